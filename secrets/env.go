@@ -1,0 +1,59 @@
+package secrets
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+)
+
+// Getenv is a drop-in for os.Getenv in code that reads credentials from the
+// environment. When the variable holds a reference whose scheme the Store has
+// a source for (DB_PASSWORD=awssm://mcp/prod#dbPassword), Getenv returns the
+// secret's current value, served from the Store and kept current by it, so
+// calling Getenv at the point of use (not once at start-up) picks up
+// rotations. Any other value, including URLs of schemes the Store does not
+// serve, such as postgres://..., is returned as it is, and an unset variable
+// gives "" as os.Getenv does.
+//
+// Like os.Getenv, Getenv cannot report an error: when a reference cannot be
+// resolved it returns "" and logs the error (key and cause, never a value)
+// through the Store's logger. Use LookupEnv where the caller must tell a
+// failure from an empty value. A first resolution waits at most the Store's
+// fetch timeout.
+func (s *Store) Getenv(name string) string {
+	v, err := s.LookupEnv(context.Background(), name)
+	if err != nil {
+		s.log.LogAttrs(context.Background(), slog.LevelWarn, "secrets: Getenv could not resolve a reference",
+			slog.String("env", name), slog.String("error", err.Error()))
+		return ""
+	}
+	return v.Reveal()
+}
+
+// LookupEnv is Getenv with errors. It returns the secret behind the
+// reference the variable name holds, or, for a plain value, a Secret holding
+// that value (with source "env" and no version). An unset variable yields an
+// *Error wrapping ErrNotFound; a reference that cannot be resolved yields
+// Get's error.
+func (s *Store) LookupEnv(ctx context.Context, name string) (Secret, error) {
+	raw, ok := os.LookupEnv(name)
+	if !ok {
+		return Secret{}, &Error{Op: "getenv", Key: name, Err: fmt.Errorf("%w: environment variable not set", ErrNotFound)}
+	}
+	if !s.servesRef(raw) {
+		return NewSecretString(name, "", raw).with(name, "env", s.clock.Now()), nil
+	}
+	return s.Get(ctx, raw)
+}
+
+// servesRef reports whether v is a reference to a scheme the Store serves.
+func (s *Store) servesRef(v string) bool {
+	if !IsRef(v) {
+		return false
+	}
+	i := strings.Index(v, "://")
+	_, ok := s.cfg.sources[strings.ToLower(v[:i])]
+	return ok
+}

@@ -1,0 +1,287 @@
+package secrets
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// redacted is what every textual form of a Secret prints in place of the value.
+const redacted = "[REDACTED]"
+
+// A Secret is an immutable secret value with its metadata: the key it was read
+// under, the version id the backend gave it, when it was fetched and from which
+// source.
+//
+// Every textual form of a Secret is redacted: String, GoString, Format (all
+// verbs), MarshalJSON, MarshalText and LogValue. The value comes out only
+// through Reveal and Bytes, so that a Secret can be logged, printed or put in an
+// error without leaking it.
+//
+// The zero Secret holds nothing; IsZero reports it. A Secret is a small value
+// that is safe to copy and to share between goroutines.
+type Secret struct {
+	d *secretData
+}
+
+type secretData struct {
+	key       string
+	version   string
+	source    string
+	value     string
+	fetchedAt time.Time
+}
+
+// NewSecret returns a Secret for key at version, holding a copy of value.
+// Sources use it to build the Versions they return. The Store stamps the time
+// of the fetch and the source's name, so a source need not.
+func NewSecret(key, version string, value []byte) Secret {
+	return Secret{&secretData{key: key, version: version, value: string(value)}}
+}
+
+// NewSecretString is NewSecret for a value held as a string.
+func NewSecretString(key, version, value string) Secret {
+	return Secret{&secretData{key: key, version: version, value: value}}
+}
+
+// IsZero reports whether s holds no secret, as the Previous of a key that has
+// never been rotated does.
+func (s Secret) IsZero() bool { return s.d == nil }
+
+// Reveal returns the plain value. Call it at the point of use (building a
+// connection string, setting a header) and do not keep the result longer than
+// that use needs.
+func (s Secret) Reveal() string {
+	if s.d == nil {
+		return ""
+	}
+	return s.d.value
+}
+
+// Bytes returns the plain value in a new slice that the caller owns: changing
+// it changes no other copy.
+func (s Secret) Bytes() []byte {
+	if s.d == nil {
+		return nil
+	}
+	return []byte(s.d.value)
+}
+
+// Len returns the length of the value in bytes.
+func (s Secret) Len() int {
+	if s.d == nil {
+		return 0
+	}
+	return len(s.d.value)
+}
+
+// Equal reports whether s and t hold the same value, comparing in time that
+// does not depend on where the values first differ.
+func (s Secret) Equal(t Secret) bool {
+	return constantTimeEqual(s.Reveal(), t.Reveal())
+}
+
+// Key returns the key the secret was read under. For a secret served by a
+// Store it is the key passed to Get, field selector included.
+func (s Secret) Key() string {
+	if s.d == nil {
+		return ""
+	}
+	return s.d.key
+}
+
+// Version returns the version id the backend gave the value: an AWS VersionId,
+// a Vault KV version number, a digest of a file's content.
+func (s Secret) Version() string {
+	if s.d == nil {
+		return ""
+	}
+	return s.d.version
+}
+
+// Source returns the name of the source the value came from, such as "file" or
+// "awssm"; it is empty for a secret that no Store has served.
+func (s Secret) Source() string {
+	if s.d == nil {
+		return ""
+	}
+	return s.d.source
+}
+
+// FetchedAt returns when the Store last read this version from its source or
+// confirmed that it is still current.
+func (s Secret) FetchedAt() time.Time {
+	if s.d == nil {
+		return time.Time{}
+	}
+	return s.d.fetchedAt
+}
+
+// Field returns one field of a secret whose value is a JSON object. name is
+// either a top-level member name ("password") or a JSON pointer (RFC 6901)
+// starting with a slash ("/db/password"). A string field yields its text;
+// any other JSON value yields its compact JSON encoding.
+//
+// A value that is not JSON or a field that does not exist yields an error
+// that wraps ErrInvalid; neither the error nor its message holds any part of
+// the value.
+func (s Secret) Field(name string) (Secret, error) {
+	if s.d == nil {
+		return Secret{}, &Error{Op: "field", Key: "#" + name, Err: fmt.Errorf("%w: no value", ErrInvalid)}
+	}
+	v, err := extractField([]byte(s.d.value), name)
+	if err != nil {
+		return Secret{}, &Error{Op: "field", Key: s.d.key + "#" + name, Err: err}
+	}
+	d := *s.d
+	d.key = s.d.key + "#" + name
+	d.value = v
+	return Secret{&d}, nil
+}
+
+// with returns a copy of s that carries the given key, source and fetch time.
+func (s Secret) with(key, source string, at time.Time) Secret {
+	if s.d == nil {
+		return s
+	}
+	d := *s.d
+	d.key, d.source, d.fetchedAt = key, source, at
+	return Secret{&d}
+}
+
+// String returns a redacted form of the secret.
+func (s Secret) String() string { return redacted }
+
+// GoString returns a redacted Go-syntax form that shows the key and version.
+func (s Secret) GoString() string {
+	if s.d == nil {
+		return "secrets.Secret{}"
+	}
+	return "secrets.Secret{Key:" + strconv.Quote(s.d.key) + ", Version:" + strconv.Quote(s.d.version) + ", Value:" + redacted + "}"
+}
+
+// Format implements fmt.Formatter so that every verb, %x and %q included,
+// prints the redacted form. %#v prints GoString.
+func (s Secret) Format(f fmt.State, verb rune) {
+	if verb == 'v' && f.Flag('#') {
+		_, _ = f.Write([]byte(s.GoString()))
+		return
+	}
+	_, _ = f.Write([]byte(redacted))
+}
+
+// MarshalJSON encodes the secret as the redacted string.
+func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
+
+// MarshalText encodes the secret as the redacted string.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+
+// LogValue implements slog.LogValuer: a group with the key, the version and a
+// redacted value.
+func (s Secret) LogValue() slog.Value {
+	if s.d == nil {
+		return slog.StringValue(redacted)
+	}
+	return slog.GroupValue(
+		slog.String("key", s.d.key),
+		slog.String("version", s.d.version),
+		slog.String("value", redacted),
+	)
+}
+
+// Versions holds the current version of a secret and the one before it.
+// Previous is the zero Secret where the backend keeps no earlier version.
+type Versions struct {
+	Current  Secret
+	Previous Secret
+}
+
+// Field applies Secret.Field to both versions. A previous version that lacks
+// the field is dropped rather than failing the whole pair.
+func (v Versions) Field(name string) (Versions, error) {
+	cur, err := v.Current.Field(name)
+	if err != nil {
+		return Versions{}, err
+	}
+	out := Versions{Current: cur}
+	if !v.Previous.IsZero() {
+		if prev, err := v.Previous.Field(name); err == nil {
+			out.Previous = prev
+		}
+	}
+	return out, nil
+}
+
+// sameVersions reports whether a and b name the same version ids.
+func sameVersions(a, b Versions) bool {
+	return a.Current.Version() == b.Current.Version() &&
+		a.Previous.Version() == b.Previous.Version() &&
+		a.Current.IsZero() == b.Current.IsZero() &&
+		a.Previous.IsZero() == b.Previous.IsZero()
+}
+
+// extractField finds name in the JSON object raw. Its errors never quote raw:
+// encoding/json's syntax errors can hold bytes of the input, so they are
+// replaced with a generic description.
+func extractField(raw []byte, name string) (string, error) {
+	var path []string
+	if strings.HasPrefix(name, "/") {
+		for _, tok := range strings.Split(name[1:], "/") {
+			tok = strings.ReplaceAll(tok, "~1", "/")
+			tok = strings.ReplaceAll(tok, "~0", "~")
+			path = append(path, tok)
+		}
+	} else {
+		if name == "" {
+			return "", fmt.Errorf("%w: empty field name", ErrInvalid)
+		}
+		path = []string{name}
+	}
+	var cur json.RawMessage = bytes.TrimSpace(raw)
+	for i, tok := range path {
+		switch {
+		case len(cur) > 0 && cur[0] == '{':
+			var obj map[string]json.RawMessage
+			if json.Unmarshal(cur, &obj) != nil {
+				return "", fmt.Errorf("%w: value is not valid JSON", ErrInvalid)
+			}
+			next, ok := obj[tok]
+			if !ok {
+				return "", fmt.Errorf("%w: field %q not found", ErrInvalid, name)
+			}
+			cur = next
+		case len(cur) > 0 && cur[0] == '[':
+			var arr []json.RawMessage
+			if json.Unmarshal(cur, &arr) != nil {
+				return "", fmt.Errorf("%w: value is not valid JSON", ErrInvalid)
+			}
+			idx, err := strconv.Atoi(tok)
+			if err != nil || idx < 0 || idx >= len(arr) || (len(tok) > 1 && tok[0] == '0') {
+				return "", fmt.Errorf("%w: field %q not found", ErrInvalid, name)
+			}
+			cur = arr[idx]
+		default:
+			if i == 0 {
+				return "", fmt.Errorf("%w: value is not a JSON object", ErrInvalid)
+			}
+			return "", fmt.Errorf("%w: field %q not found", ErrInvalid, name)
+		}
+	}
+	cur = bytes.TrimSpace(cur)
+	if len(cur) > 0 && cur[0] == '"' {
+		var str string
+		if json.Unmarshal(cur, &str) != nil {
+			return "", fmt.Errorf("%w: value is not valid JSON", ErrInvalid)
+		}
+		return str, nil
+	}
+	var buf bytes.Buffer
+	if json.Compact(&buf, cur) != nil {
+		return "", fmt.Errorf("%w: value is not valid JSON", ErrInvalid)
+	}
+	return buf.String(), nil
+}

@@ -1,0 +1,62 @@
+package secrets
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+)
+
+// signalNotify and signalStop are os/signal's, replaced in tests.
+var (
+	signalNotify = signal.Notify
+	signalStop   = signal.Stop
+)
+
+// ReloadOnSignal reloads store whenever the process receives one of sigs
+// (SIGHUP when none is given), until ctx ends or stop is called. It is the
+// only way the library installs a signal handler, and it is opt-in.
+//
+// Signals that arrive while a reload runs are coalesced into one more reload,
+// so a burst of signals costs at most two. The outcome of each reload is
+// logged through the Store's logger. stop stops relaying the signals and
+// waits for the goroutine to return; it is safe to call more than once. Once
+// it returns, the signals are delivered as they were before the call (to other
+// handlers registered with os/signal, or to the default action).
+func ReloadOnSignal(ctx context.Context, store *Store, sigs ...os.Signal) (stop func()) {
+	if len(sigs) == 0 {
+		sigs = []os.Signal{syscall.SIGHUP}
+	}
+	ch := make(chan os.Signal, 1)
+	signalNotify(ch, sigs...)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case sig := <-ch:
+				err := store.Reload(ctx)
+				switch {
+				case err == nil:
+					store.log.LogAttrs(ctx, slog.LevelInfo, "secrets: reloaded on signal", slog.String("signal", sig.String()))
+				case ctx.Err() == nil:
+					store.log.LogAttrs(ctx, slog.LevelWarn, "secrets: reload on signal failed",
+						slog.String("signal", sig.String()), slog.String("error", err.Error()))
+				}
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			signalStop(ch)
+			cancel()
+			<-done
+		})
+	}
+}

@@ -1,0 +1,70 @@
+package secrets
+
+import "context"
+
+// A Source reads secrets from one backend. It is the contract between the
+// Store and a backend (sources/memory, sources/file, sources/awssm, ...):
+// small on purpose, with optional capabilities that the Store discovers with a
+// type assertion (BatchFetcher, ChangeDetector, Watcher).
+//
+// Fetch returns the current version of key and, where the backend keeps one,
+// the version before it. Errors are classified by wrapping ErrNotFound,
+// ErrPermission, ErrTransient or ErrInvalid, and never hold a value.
+//
+// Fetch must honour ctx, be safe for concurrent use, and return Secrets that
+// share no memory with the source's own state (NewSecret copies). The key it
+// receives is the reference with its scheme and field selector removed: for
+// "file:///run/secrets/db#password" the file source receives
+// "/run/secrets/db". The Store itself stamps the Secrets with the key the
+// caller used, the source's name and the fetch time.
+type Source interface {
+	Fetch(ctx context.Context, key string) (Versions, error)
+}
+
+// A Request asks a source for one key, saying what the Store already holds so
+// that a source able to tell cheaply that nothing changed can say so.
+type Request struct {
+	Key string
+	// Known is what the Store holds for Key; zero on a first load or a
+	// forced reload.
+	Known Versions
+}
+
+// A Result answers one Request.
+type Result struct {
+	Versions Versions
+	// Unchanged reports that the versions are still those of Known: the
+	// Store keeps its values and only notes that they are current. A source
+	// may set it only when Known.Current is not zero.
+	Unchanged bool
+	Err       error
+}
+
+// A BatchFetcher fetches many keys in as few backend calls as it can (AWS
+// BatchGetSecretValue, for instance). The Store uses it for refresh rounds and
+// reloads that touch more than one key of the source.
+//
+// FetchMany returns exactly one Result per Request, in the same order. A
+// failure of the whole call is reported in every Result.
+type BatchFetcher interface {
+	FetchMany(ctx context.Context, reqs []Request) []Result
+}
+
+// A ChangeDetector can tell cheaply whether a key changed since the versions
+// the Store holds (a metadata read, a stat) and fetch values only when it did.
+// The Store uses it for background polling; Reload always fetches in full.
+type ChangeDetector interface {
+	FetchIfChanged(ctx context.Context, req Request) Result
+}
+
+// A Watcher pushes notice of changes, as a file watch or an event stream does.
+//
+// The Store calls Watch once, in a goroutine of its own, and cancels ctx when
+// it closes. Watch calls changed with a key (as the source receives it in
+// Fetch) whenever that key may have changed, or with "" when anything may
+// have; the Store then refreshes those keys off the read path. changed never
+// blocks. Watch returns when ctx is done; an error it returns earlier is
+// logged and watching is not resumed, so polling remains the only signal.
+type Watcher interface {
+	Watch(ctx context.Context, changed func(key string)) error
+}

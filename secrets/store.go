@@ -1,0 +1,411 @@
+package secrets
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// A Store serves secrets from one or more sources and keeps them current.
+//
+// Reads are lock-free: the values live in an immutable snapshot behind an
+// atomic pointer, and Get of a loaded key is one atomic load and one map
+// lookup, with no lock, no allocation and no I/O. Everything that talks to a
+// source runs off the read path:
+//
+//   - A key's first Get fetches it. Concurrent first reads of one key share a
+//     single fetch, which runs on a context the Store owns: a caller whose
+//     context ends returns at once without failing the others.
+//   - Each key is polled again in the background after its TTL, minus a random
+//     jitter. Reads keep getting the current value meanwhile
+//     (stale-while-revalidate).
+//   - A failed refresh keeps the last good value, records the error in the
+//     key's Status and retries with exponential backoff and full jitter. With
+//     WithMaxStale, a value older than the limit is no longer served: Get
+//     fails closed with ErrStale.
+//   - Candidate values pass the validators (WithValidator) before they replace
+//     the served ones. Reload fetches every key and applies all of them or
+//     none.
+//   - After a change is applied, subscribers (Subscribe) learn which keys
+//     changed.
+//
+// All methods are safe for concurrent use. Close stops every goroutine the
+// Store started.
+type Store struct {
+	cfg   config
+	clock Clock
+	log   *slog.Logger
+	def   Source
+	rand  func() float64 // in [0, 1); replaced in tests
+
+	snap   atomic.Pointer[snapshot]
+	closed atomic.Bool
+
+	mu     sync.Mutex // guards the fields below and every write of snap
+	bases  map[string]*baseState
+	subs   map[*Subscription]struct{}
+	reload reloadState
+
+	group  singleflight.Group
+	ctx    context.Context // canceled by Close; every fetch runs under it
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // every goroutine the Store starts
+	wake   chan struct{}  // nudges the scheduler; capacity 1
+
+	roundHook func() // called after each background refresh round; tests only
+}
+
+// snapshot is what readers see. It is never modified once published.
+type snapshot struct {
+	entries map[string]*entry
+}
+
+// entry is the immutable answer for one key as callers name it.
+type entry struct {
+	versions  Versions
+	fetchedAt time.Time
+	err       error     // non-nil: nothing to serve; versions are zero
+	retryAt   time.Time // with err: when Get may ask the source again; zero: not before the value changes
+}
+
+// baseState is the writers' record of one whole value at a source. The
+// Store's keys that select fields of it share it. Guarded by Store.mu.
+type baseState struct {
+	key     string // the reference without a field
+	ref     Ref
+	src     Source
+	srcName string
+	keys    map[string]string // keys served from this value → their field ("" for the whole)
+
+	loaded    bool
+	versions  Versions // as the source returned them
+	fetchedAt time.Time
+	lastErr   error
+	lastErrAt time.Time
+	failures  int
+	next      time.Time // next background refresh (loaded) or earliest retry (not loaded)
+
+	busy    bool   // a background refresh is in flight
+	dirty   bool   // a change was signalled while busy
+	seq     uint64 // fetches started
+	applied uint64 // seq of the newest fetch whose outcome was applied
+}
+
+// New returns a Store that serves plain keys from src and references from the
+// sources registered with WithSource. src may be nil when every key is a
+// reference. New starts the Store's scheduler and, for each source that is a
+// Watcher, its watch; Close stops them.
+func New(src Source, opts ...Option) (*Store, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Store{
+		cfg:    cfg,
+		clock:  cfg.clock,
+		log:    cfg.logger,
+		def:    src,
+		rand:   rand.Float64,
+		bases:  map[string]*baseState{},
+		subs:   map[*Subscription]struct{}{},
+		ctx:    ctx,
+		cancel: cancel,
+		wake:   make(chan struct{}, 1),
+	}
+	s.snap.Store(&snapshot{entries: map[string]*entry{}})
+
+	s.wg.Add(1)
+	go s.schedule()
+
+	seen := map[Source]bool{}
+	watch := func(src Source) {
+		w, ok := src.(Watcher)
+		if !ok || seen[src] {
+			return
+		}
+		seen[src] = true
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			err := w.Watch(ctx, func(key string) { s.markDirty(src, key) })
+			if err != nil && ctx.Err() == nil {
+				s.log.LogAttrs(ctx, slog.LevelWarn, "secrets: source watch stopped; polling continues",
+					slog.String("error", err.Error()))
+			}
+		}()
+	}
+	if src != nil {
+		watch(src)
+	}
+	for _, src := range cfg.sources {
+		watch(src)
+	}
+	return s, nil
+}
+
+// Get returns the current version of key. A key is either a plain name for
+// the Store's own source or a reference (see Ref); a "#field" suffix selects a
+// field of a JSON value.
+//
+// A loaded key is served from memory without blocking. The first Get of a key
+// fetches it; ctx bounds only this caller's wait. Errors are *Error values
+// wrapping the class of failure: ErrNotFound, ErrPermission, ErrTransient or
+// ErrInvalid from the source, ErrStale when the value is older than the
+// maximum staleness, ErrClosed after Close. A key whose first fetch failed is
+// not asked for again until its backoff has passed; Get returns the same error
+// until then.
+func (s *Store) Get(ctx context.Context, key string) (Secret, error) {
+	e, err := s.entry(ctx, key)
+	if err != nil {
+		return Secret{}, err
+	}
+	return e.versions.Current, nil
+}
+
+// Versions returns the current and the previous version of key, read from one
+// snapshot: a rotation cannot pair a new current with an old previous. It
+// loads and fails like Get.
+func (s *Store) Versions(ctx context.Context, key string) (Versions, error) {
+	e, err := s.entry(ctx, key)
+	if err != nil {
+		return Versions{}, err
+	}
+	return e.versions, nil
+}
+
+func (s *Store) entry(ctx context.Context, key string) (*entry, error) {
+	if s.closed.Load() {
+		return nil, &Error{Op: "get", Key: key, Err: ErrClosed}
+	}
+	if e := s.snap.Load().entries[key]; e != nil {
+		if e.err == nil {
+			if s.cfg.maxStale > 0 {
+				if age := s.clock.Now().Sub(e.fetchedAt); age > s.cfg.maxStale {
+					return nil, s.staleError(key, age)
+				}
+			}
+			return e, nil
+		}
+		if e.retryAt.IsZero() || s.clock.Now().Before(e.retryAt) {
+			return nil, e.err
+		}
+	}
+	return s.load(ctx, key)
+}
+
+func (s *Store) staleError(key string, age time.Duration) error {
+	ref, _ := ParseRef(key)
+	s.mu.Lock()
+	var last error
+	if b := s.bases[ref.base()]; b != nil {
+		last = b.lastErr
+	}
+	s.mu.Unlock()
+	if last == nil {
+		last = errors.New("no refresh has succeeded since")
+	}
+	return &Error{Op: "get", Key: key, Err: fmt.Errorf("%w: last good value is %v old, over the %v allowed: %w",
+		ErrStale, age.Round(time.Millisecond), s.cfg.maxStale, last)}
+}
+
+// route finds the source that serves key.
+func (s *Store) route(key string) (Ref, Source, string, error) {
+	ref, err := ParseRef(key)
+	if err != nil {
+		return Ref{}, nil, "", err
+	}
+	if ref.Scheme == "" {
+		if s.def == nil {
+			return Ref{}, nil, "", fmt.Errorf("%w: key %s has no scheme and the Store has no default source", ErrInvalid, quote(key))
+		}
+		return ref, s.def, DefaultSourceName, nil
+	}
+	src, ok := s.cfg.sources[ref.Scheme]
+	if !ok {
+		return Ref{}, nil, "", fmt.Errorf("%w: no source registered for scheme %s", ErrInvalid, quote(ref.Scheme))
+	}
+	return ref, src, ref.Scheme, nil
+}
+
+// load fetches the value behind key, sharing one fetch among concurrent
+// callers, and publishes key's entry.
+func (s *Store) load(ctx context.Context, key string) (*entry, error) {
+	ref, src, name, err := s.route(key)
+	if err != nil {
+		return nil, &Error{Op: "get", Key: key, Err: err}
+	}
+	base := ref.base()
+	ch := s.group.DoChan(base, func() (any, error) {
+		return nil, s.loadBase(base, ref, src, name)
+	})
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-ch:
+	}
+	return s.ensureEntry(key, base, ref.Field)
+}
+
+// loadBase fetches a value the Store does not hold yet. It runs on the
+// Store's context, whoever asked first.
+func (s *Store) loadBase(base string, ref Ref, src Source, name string) error {
+	if !s.enter() {
+		return ErrClosed
+	}
+	defer s.wg.Done()
+
+	s.mu.Lock()
+	b := s.bases[base]
+	if b == nil {
+		b = &baseState{key: base, ref: ref, src: src, srcName: name, keys: map[string]string{}}
+		s.bases[base] = b
+	}
+	if b.loaded {
+		s.mu.Unlock()
+		return nil
+	}
+	b.seq++
+	j := &job{b: b, seq: b.seq, req: Request{Key: ref.Path}}
+	s.mu.Unlock()
+
+	s.fetch(s.ctx, []*job{j}, false)
+	if j.err == nil {
+		// A first load has no earlier value to protect, so validators do not
+		// run; the keys' fields are checked when their entries are made.
+		j.changed = true
+	}
+	s.apply([]*job{j}, false)
+	return j.err
+}
+
+// ensureEntry registers key as served from base and returns its entry.
+func (s *Store) ensureEntry(key, base, field string) (*entry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return nil, &Error{Op: "get", Key: key, Err: ErrClosed}
+	}
+	b := s.bases[base]
+	if b == nil {
+		return nil, &Error{Op: "get", Key: key, Err: ErrClosed}
+	}
+	if _, ok := b.keys[key]; !ok {
+		b.keys[key] = field
+		s.publishLocked(b)
+	}
+	e := s.snap.Load().entries[key]
+	if e.err != nil {
+		return nil, e.err
+	}
+	return e, nil
+}
+
+// publishLocked replaces the snapshot with one in which the entries of the
+// given bases are derived anew. s.mu must be held.
+func (s *Store) publishLocked(bs ...*baseState) {
+	old := s.snap.Load().entries
+	entries := make(map[string]*entry, len(old)+1)
+	for k, e := range old {
+		entries[k] = e
+	}
+	for _, b := range bs {
+		for key, field := range b.keys {
+			entries[key] = b.derive(key, field)
+		}
+	}
+	s.snap.Store(&snapshot{entries: entries})
+}
+
+// derive builds the entry for key from b.
+func (b *baseState) derive(key, field string) *entry {
+	if !b.loaded {
+		err := b.lastErr
+		if err == nil {
+			err = ErrTransient
+		}
+		return &entry{err: &Error{Op: "fetch", Key: key, Err: err}, retryAt: b.next}
+	}
+	v, err := fieldVersions(b.versions, field)
+	if err != nil {
+		return &entry{err: &Error{Op: "field", Key: key, Err: err}}
+	}
+	v.Current = v.Current.with(key, b.srcName, b.fetchedAt)
+	v.Previous = v.Previous.with(key, b.srcName, b.fetchedAt)
+	return &entry{versions: v, fetchedAt: b.fetchedAt}
+}
+
+// fieldVersions selects field from both versions; a previous version that
+// lacks it is dropped.
+func fieldVersions(v Versions, field string) (Versions, error) {
+	if field == "" {
+		return v, nil
+	}
+	cur, err := extractField([]byte(v.Current.Reveal()), field)
+	if err != nil {
+		return Versions{}, err
+	}
+	out := Versions{Current: withValue(v.Current, cur)}
+	if !v.Previous.IsZero() {
+		if prev, err := extractField([]byte(v.Previous.Reveal()), field); err == nil {
+			out.Previous = withValue(v.Previous, prev)
+		}
+	}
+	return out, nil
+}
+
+func withValue(s Secret, value string) Secret {
+	d := *s.d
+	d.value = value
+	return Secret{&d}
+}
+
+// enter registers a goroutine's work with the Store, unless it is closed.
+func (s *Store) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return false
+	}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Store) nudge() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Close stops the Store: its scheduler, its watches and any fetch it has
+// under way. It waits for them to return. Afterwards Get, Versions, Refresh
+// and Reload return ErrClosed, and subscriptions end. Close does not close
+// the sources, which the caller created. A second Close does nothing and
+// returns nil.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed.Load() {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed.Store(true)
+	for sub := range s.subs {
+		sub.end()
+	}
+	s.subs = nil
+	s.mu.Unlock()
+
+	s.cancel()
+	s.wg.Wait()
+	return nil
+}

@@ -1,0 +1,54 @@
+package memory_test
+
+import (
+	"context"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/rotorhq/rotor/internal/sourcetest"
+	"github.com/rotorhq/rotor/secrets"
+	"github.com/rotorhq/rotor/sources/memory"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type harness struct{ src *memory.Source }
+
+func (h harness) Key(name string) string { return name }
+func (h harness) Set(_ context.Context, name, value string) error {
+	h.src.Set(name, value)
+	return nil
+}
+func (h harness) Delete(_ context.Context, name string) error {
+	h.src.Delete(name)
+	return nil
+}
+
+func TestConformance(t *testing.T) {
+	sourcetest.Run(t, sourcetest.Config{
+		New: func(t *testing.T) (secrets.Source, sourcetest.Harness) {
+			src := memory.New()
+			return src, harness{src}
+		},
+		KeepsPrevious: true,
+	})
+}
+
+func TestDeleteThenSetStartsAfresh(t *testing.T) {
+	src := memory.New()
+	src.Set("k", "a")
+	src.Set("k", "b")
+	src.Delete("k")
+	src.Set("k", "c")
+	v, err := src.Fetch(context.Background(), "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Current.Reveal() != "c" || !v.Previous.IsZero() {
+		t.Fatalf("after Delete and Set: current %q, previous zero %v", v.Current.Reveal(), v.Previous.IsZero())
+	}
+	if v.Current.Version() == "1" || v.Current.Version() == "2" {
+		t.Fatalf("a new key reused version id %q", v.Current.Version())
+	}
+}
