@@ -95,7 +95,6 @@ func quote(s string) string {
 	return strconv.Quote(s)
 }
 
-
 func constantTimeEqual(a, b string) bool {
 	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }
