@@ -17,6 +17,10 @@ import (
 // serve, such as postgres://..., is returned as it is, and an unset variable
 // gives "" as os.Getenv does.
 //
+// When name is unset but name_FILE holds a path (the convention of Docker
+// secrets and many official images) and the Store has a source for the
+// "file" scheme, the secret is read from that file and kept current.
+//
 // Like os.Getenv, Getenv cannot report an error: when a reference cannot be
 // resolved it returns "" and logs the error (key and cause, never a value)
 // through the Store's logger. Use LookupEnv where the caller must tell a
@@ -40,6 +44,9 @@ func (s *Store) Getenv(name string) string {
 func (s *Store) LookupEnv(ctx context.Context, name string) (Secret, error) {
 	raw, ok := os.LookupEnv(name)
 	if !ok {
+		if path, ok := os.LookupEnv(name + "_FILE"); ok && path != "" && s.servesRef("file://") {
+			return s.Get(ctx, "file://"+path)
+		}
 		return Secret{}, &Error{Op: "getenv", Key: name, Err: fmt.Errorf("%w: environment variable not set", ErrNotFound)}
 	}
 	if !s.servesRef(raw) {

@@ -9,6 +9,7 @@ import (
 type reloadState struct {
 	running bool         // the reload goroutine is running
 	next    *reloadRound // the round that callers arriving now will share
+	waiters int          // callers waiting in Reload; tests observe it
 }
 
 type reloadRound struct {
@@ -43,7 +44,13 @@ func (s *Store) Reload(ctx context.Context) error {
 		s.wg.Add(1)
 		go s.reloadLoop()
 	}
+	s.reload.waiters++
 	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.reload.waiters--
+		s.mu.Unlock()
+	}()
 
 	select {
 	case <-ctx.Done():

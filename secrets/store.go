@@ -59,7 +59,8 @@ type Store struct {
 	wg     sync.WaitGroup // every goroutine the Store starts
 	wake   chan struct{}  // nudges the scheduler; capacity 1
 
-	roundHook func() // called after each background refresh round; tests only
+	roundHook func()     // called after each background refresh round; tests only
+	waiting   atomic.Int64 // callers waiting for a first load; tests observe it
 }
 
 // snapshot is what readers see. It is never modified once published.
@@ -248,6 +249,8 @@ func (s *Store) load(ctx context.Context, key string) (*entry, error) {
 	ch := s.group.DoChan(base, func() (any, error) {
 		return nil, s.loadBase(base, ref, src, name)
 	})
+	s.waiting.Add(1)
+	defer s.waiting.Add(-1)
 	select {
 	case <-ctx.Done():
 		return nil, ctx.Err()

@@ -1,0 +1,63 @@
+// Package secrets serves credentials that rotate: a Store reads them from a
+// backend, keeps them current in the background, and hands them out without a
+// lock, so a long-running server picks up a rotated database password, API
+// key or signing key without a restart and without a failed request.
+//
+// # Reading
+//
+// Create a Store over a Source and read at the point of use:
+//
+//	store, err := secrets.New(src, secrets.WithTTL(time.Minute))
+//	...
+//	pw, err := store.Get(ctx, "prod/db#password")
+//	conn := dial(user, pw.Reveal())
+//
+// A key names a value at the Store's own source, or, as a reference
+// (scheme://path#field), a value at a source registered with WithSource:
+// "file:///run/secrets/db", "env://API_KEY", "awssm://prod/db#password". The
+// text after '#' selects a field of a JSON value; all the fields of one value
+// share one fetch. Getenv resolves references held in environment variables,
+// as a drop-in for os.Getenv.
+//
+// # Keeping current
+//
+// A key is fetched on its first Get; concurrent first reads share one fetch.
+// From then on the Store polls the source every TTL (less a random jitter) in
+// the background, and reads never wait for it. Sources that can push changes
+// (Watcher), tell cheaply that nothing changed (ChangeDetector) or fetch many
+// keys in one call (BatchFetcher) are used that way.
+//
+// When a refresh fails the Store keeps serving the last good value, records
+// the error in the key's Status and retries with exponential backoff. By
+// default the last good value is served for as long as the backend is down;
+// WithMaxStale sets a limit past which Get fails closed with ErrStale. Health
+// turns this into a readiness check.
+//
+// # Rotating safely
+//
+// Each key has a current and, where the backend keeps one, a previous version
+// (Versions): AWSCURRENT and AWSPREVIOUS, Vault KV n and n-1, a file's content
+// before it changed. A verifier that accepts both keeps tokens signed before a
+// rotation valid during the overlap (see package jwtkeys).
+//
+// Validators (WithValidator) test a candidate before it replaces the served
+// value: a database password can be tried before the old one is dropped.
+// Reload fetches every key and applies all of them or none; ReloadOnSignal
+// reloads on SIGHUP, if the program asks for it. Subscribe tells which keys
+// changed after each swap, to re-dial a pool.
+//
+// # Errors and secrecy
+//
+// Failures are *Error values that wrap a class: ErrNotFound, ErrPermission,
+// ErrTransient and ErrInvalid from sources, ErrRejected from validators,
+// ErrStale and ErrClosed from the Store; test them with errors.Is. No error,
+// log record or panic of this package contains a secret's value, and a Secret
+// prints, logs and marshals as [REDACTED]; its value comes out only through
+// Reveal and Bytes.
+//
+// # Writing a source
+//
+// A backend implements Source (Fetch) and, optionally, the capability
+// interfaces. It classifies its errors with the sentinels and builds values
+// with NewSecret. The module's sources pass one conformance suite.
+package secrets
