@@ -51,6 +51,7 @@ type config struct {
 	logger       *slog.Logger
 	validators   []validatorEntry
 	sources      map[string]Source
+	overlap      time.Duration
 }
 
 func defaultConfig() config {
@@ -226,4 +227,20 @@ func validScheme(s string) bool {
 		}
 	}
 	return true
+}
+
+// WithOverlap declares the rotation's overlap window: how long the backend
+// keeps accepting the previous credential after a new one becomes current
+// (the time between setting a new password and revoking the old one, say).
+// New then logs a warning through the Store's logger when the window is
+// shorter than RecommendedOverlap, because a reader could still hold the old
+// credential when it is revoked. It changes no behaviour.
+func WithOverlap(window time.Duration) Option {
+	return func(c *config) error {
+		if window <= 0 {
+			return fmt.Errorf("secrets: WithOverlap(%v): must be positive", window)
+		}
+		c.overlap = window
+		return nil
+	}
 }

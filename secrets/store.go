@@ -124,6 +124,12 @@ func New(src Source, opts ...Option) (*Store, error) {
 		wake:   make(chan struct{}, 1),
 	}
 	s.snap.Store(&snapshot{entries: map[string]*entry{}})
+	if cfg.overlap > 0 && cfg.overlap < s.RecommendedOverlap() {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "secrets: overlap window shorter than recommended; the old credential may be revoked while still served",
+			slog.Duration("overlap", cfg.overlap),
+			slog.Duration("recommended", s.RecommendedOverlap()),
+			slog.Duration("max_staleness", s.MaxStaleness()))
+	}
 
 	s.wg.Add(1)
 	go s.schedule()
@@ -411,4 +417,21 @@ func (s *Store) Close() error {
 	s.cancel()
 	s.wg.Wait()
 	return nil
+}
+
+// MaxStaleness returns the longest a rotation at a reachable source can go
+// unseen by this Store's readers: a full TTL (jitter only shortens it) plus
+// the time a refresh may take (the fetch timeout). While refreshes fail the
+// Store serves the last good value for as long as WithMaxStale allows, which
+// is unbounded by default.
+func (s *Store) MaxStaleness() time.Duration {
+	return s.cfg.ttl + s.cfg.fetchTimeout
+}
+
+// RecommendedOverlap returns the shortest overlap window (see WithOverlap)
+// this Store's configuration supports with a margin: three TTLs plus the
+// jitter window, so that a reader polling late, a failed poll and its retry
+// all still fall inside the window.
+func (s *Store) RecommendedOverlap() time.Duration {
+	return 3*s.cfg.ttl + time.Duration(s.cfg.jitter*float64(s.cfg.ttl))
 }

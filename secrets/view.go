@@ -1,0 +1,143 @@
+package secrets
+
+import (
+	"context"
+	"sort"
+	"sync"
+)
+
+// A View reads the Store as it was at one moment. Every key that was loaded
+// when the View was made is read from that moment's snapshot, so a rotation
+// in the middle of a request cannot pair an old user name with a new password,
+// or a new client id with an old client secret. A key first loaded through
+// the View is read once and then held by it too.
+//
+// A View also records the keys read through it, which is how WrapTool and
+// Call know what to refresh when a request fails authentication.
+//
+// A View is meant for one request and is safe for concurrent use.
+type View struct {
+	s    *Store
+	snap *snapshot
+
+	mu    sync.Mutex
+	later map[string]*entry // keys loaded after the View was made
+	used  map[string]struct{}
+}
+
+// View returns a View of the Store's current values.
+func (s *Store) View() *View {
+	return &View{s: s, snap: s.snap.Load()}
+}
+
+// Get returns key's current version as of the View. It loads, fails and
+// honours the maximum staleness as Store.Get does.
+func (v *View) Get(ctx context.Context, key string) (Secret, error) {
+	e, err := v.entry(ctx, key)
+	if err != nil {
+		return Secret{}, err
+	}
+	return e.versions.Current, nil
+}
+
+// Versions returns key's versions as of the View.
+func (v *View) Versions(ctx context.Context, key string) (Versions, error) {
+	e, err := v.entry(ctx, key)
+	if err != nil {
+		return Versions{}, err
+	}
+	return e.versions, nil
+}
+
+func (v *View) entry(ctx context.Context, key string) (*entry, error) {
+	v.mu.Lock()
+	if v.used == nil {
+		v.used = map[string]struct{}{}
+	}
+	v.used[key] = struct{}{}
+	e := v.snap.entries[key]
+	if e == nil || e.err != nil {
+		e = v.later[key]
+	}
+	v.mu.Unlock()
+	if e != nil && e.err == nil {
+		if v.s.closed.Load() {
+			return nil, &Error{Op: "get", Key: key, Err: ErrClosed}
+		}
+		if v.s.cfg.maxStale > 0 {
+			if age := v.s.clock.Now().Sub(e.fetchedAt); age > v.s.cfg.maxStale {
+				return nil, v.s.staleError(key, age)
+			}
+		}
+		return e, nil
+	}
+	e, err := v.s.entry(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if held := v.later[key]; held != nil {
+		return held, nil // another goroutine of this request got there first
+	}
+	if v.later == nil {
+		v.later = map[string]*entry{}
+	}
+	v.later[key] = e
+	return e, nil
+}
+
+// Keys returns the keys read through the View, sorted.
+func (v *View) Keys() []string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	out := make([]string, 0, len(v.used))
+	for k := range v.used {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// changedSince reports whether any of keys serves another version now than
+// it did in the View.
+func (v *View) changedSince(keys []string) bool {
+	now := v.s.snap.Load()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, k := range keys {
+		old := v.snap.entries[k]
+		if l := v.later[k]; l != nil {
+			old = l
+		}
+		cur := now.entries[k]
+		if old == nil || cur == nil || old.err != nil || cur.err != nil {
+			if old != cur {
+				return true
+			}
+			continue
+		}
+		if !sameValues(old.versions, cur.versions) {
+			return true
+		}
+	}
+	return false
+}
+
+type viewKey struct{ s *Store }
+
+// ContextWithView returns a copy of ctx that carries v, for ViewFrom.
+func ContextWithView(ctx context.Context, v *View) context.Context {
+	return context.WithValue(ctx, viewKey{v.s}, v)
+}
+
+// ViewFrom returns the View of s that ctx carries (one made by WrapTool, Call
+// or ContextWithView), or a new View of s when it carries none. Code that
+// reads its credentials through ViewFrom works the same inside and outside a
+// wrapped call.
+func ViewFrom(ctx context.Context, s *Store) *View {
+	if v, ok := ctx.Value(viewKey{s}).(*View); ok {
+		return v
+	}
+	return s.View()
+}
