@@ -59,7 +59,7 @@ type Store struct {
 	wg     sync.WaitGroup // every goroutine the Store starts
 	wake   chan struct{}  // nudges the scheduler; capacity 1
 
-	roundHook func()     // called after each background refresh round; tests only
+	roundHook func()       // called after each background refresh round; tests only
 	waiting   atomic.Int64 // callers waiting for a first load; tests observe it
 }
 

@@ -136,7 +136,7 @@ func TestStaleWhileRevalidate(t *testing.T) {
 	release := f.src.hold("k")
 	defer release()
 
-	f.clock.Advance(time.Minute)  // the TTL
+	f.clock.Advance(time.Minute) // the TTL
 	f.src.waitFetches(t, "k", 2) // one background refresh, held at the gate
 
 	for i := 0; i < 100; i++ {
