@@ -210,3 +210,14 @@ func TestCanaryNeverLeaks(t *testing.T) {
 		t.Fatalf("the logs do not show the paths the test meant to exercise:\n%s", logs.String())
 	}
 }
+
+func TestContentVersion(t *testing.T) {
+	a, b := secrets.ContentVersion([]byte("hunter2")), secrets.ContentVersion([]byte("hunter3"))
+	if a == b || len(a) != 16 || a != secrets.ContentVersion([]byte("hunter2")) {
+		t.Fatalf("ContentVersion: %q %q", a, b)
+	}
+	// Not the plain digest a dictionary could be run against.
+	if a == "f52fbd32b2b3b86f" { // first 8 bytes of SHA-256("hunter2")
+		t.Fatal("ContentVersion is an unkeyed digest")
+	}
+}

@@ -2,8 +2,8 @@
 // a variable's name, so the reference env://DB_PASSWORD names $DB_PASSWORD.
 //
 // The environment keeps no history, so a secret read from it has no previous
-// version. Its version id is a digest of the value: it changes when the value
-// does (through os.Setenv in the process itself; a process's environment does
+// version. Its version id is secrets.ContentVersion of the value: it changes
+// when the value does (through os.Setenv in the process itself; a process's environment does
 // not change from outside). An unset variable is secrets.ErrNotFound; a
 // variable set to the empty string is secrets.ErrInvalid, since an empty
 // credential is a configuration mistake that should not replace a good one.
@@ -15,8 +15,6 @@ package env
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"strings"
@@ -63,12 +61,5 @@ func (s *Source) Fetch(ctx context.Context, key string) (secrets.Versions, error
 	if v == "" {
 		return secrets.Versions{}, fmt.Errorf("env: $%s is empty: %w", name, secrets.ErrInvalid)
 	}
-	return secrets.Versions{Current: secrets.NewSecretString(key, digest(v), v)}, nil
-}
-
-// digest is a version id for a value: 16 hex digits of its SHA-256, enough to
-// tell versions apart without exposing anything useful about the value.
-func digest(v string) string {
-	sum := sha256.Sum256([]byte(v))
-	return hex.EncodeToString(sum[:8])
+	return secrets.Versions{Current: secrets.NewSecretString(key, secrets.ContentVersion([]byte(v)), v)}, nil
 }
