@@ -250,7 +250,7 @@ func (s *Store) apply(jobs []*job, atomic bool) map[string]*Error {
 		if j.err != nil {
 			b.applied = j.seq
 			b.failures++
-			b.lastErr, b.lastErrAt = j.err, now
+			b.lastErr, b.lastOp, b.lastErrAt = j.err, j.keyError().Op, now
 			b.next = now.Add(s.backoff(b.failures))
 			touched = append(touched, b)
 			s.logFailure(b, j, b.next.Sub(now))
@@ -279,7 +279,7 @@ func (s *Store) apply(jobs []*job, atomic bool) map[string]*Error {
 		}
 		b.loaded = true
 		b.fetchedAt = now
-		b.failures, b.lastErr, b.lastErrAt = 0, nil, time.Time{}
+		b.failures, b.lastErr, b.lastOp, b.lastErrAt = 0, nil, "", time.Time{}
 		b.next = next
 		touched = append(touched, b)
 	}
@@ -408,7 +408,7 @@ func (s *Store) refreshRound(jobs []*job) {
 		j.b.busy = false
 		if j.b.dirty {
 			j.b.dirty = false
-			j.b.next = now
+			j.b.expedite(now, s.cfg.backoffMin)
 		}
 	}
 	s.mu.Unlock()
@@ -430,7 +430,7 @@ func (s *Store) markDirty(src Source, key string) {
 		if b.busy {
 			b.dirty = true
 		} else {
-			b.next = now
+			b.expedite(now, s.cfg.backoffMin)
 		}
 	}
 	s.mu.Unlock()

@@ -64,7 +64,7 @@ func (s *Store) statusLocked(b *baseState, key, field string, now time.Time) Key
 		Failures:    b.failures,
 	}
 	if b.lastErr != nil {
-		st.LastError = &Error{Op: "fetch", Key: key, Err: b.lastErr}
+		st.LastError = &Error{Op: b.op(), Key: key, Err: b.lastErr}
 	}
 	if b.loaded {
 		v, err := fieldVersions(b.versions, field)

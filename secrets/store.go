@@ -88,7 +88,8 @@ type baseState struct {
 	loaded    bool
 	versions  Versions // as the source returned them
 	fetchedAt time.Time
-	lastErr   error
+	lastErr   error  // the cause of the last failure, nil after a success
+	lastOp    string // what failed: "fetch", "validate" or "field"
 	lastErrAt time.Time
 	failures  int
 	next      time.Time // next background refresh (loaded) or earliest retry (not loaded)
@@ -342,7 +343,7 @@ func (b *baseState) derive(key, field string) *entry {
 		if err == nil {
 			err = ErrTransient
 		}
-		return &entry{err: &Error{Op: "fetch", Key: key, Err: err}, retryAt: b.next}
+		return &entry{err: &Error{Op: b.op(), Key: key, Err: err}, retryAt: b.next}
 	}
 	v, err := fieldVersions(b.versions, field)
 	if err != nil {
@@ -434,4 +435,26 @@ func (s *Store) MaxStaleness() time.Duration {
 // all still fall inside the window.
 func (s *Store) RecommendedOverlap() time.Duration {
 	return 3*s.cfg.ttl + time.Duration(s.cfg.jitter*float64(s.cfg.ttl))
+}
+
+// op returns the operation the last failure happened in.
+func (b *baseState) op() string {
+	if b.lastOp == "" {
+		return "fetch"
+	}
+	return b.lastOp
+}
+
+// expedite brings b's next refresh forward after a change was signalled: to
+// now when b is healthy, and to no later than one minimum backoff from now
+// while it is failing, so that a burst of signals after a rejected candidate
+// costs one attempt, not one per signal.
+func (b *baseState) expedite(now time.Time, minBackoff time.Duration) {
+	if b.failures == 0 {
+		b.next = now
+		return
+	}
+	if soon := now.Add(minBackoff); soon.Before(b.next) {
+		b.next = soon
+	}
 }
