@@ -1,0 +1,67 @@
+// Command drill rotates a PostgreSQL password under live MCP traffic and
+// counts failed tool calls, for a server using rotor and for one that reads
+// its password once at start-up, as code calling os.Getenv in main does.
+//
+// It starts its own PostgreSQL server on loopback (Debian's postgresql
+// package must be installed), with password authentication, and runs the
+// example MCP server (examples/mcpserver) over streamable HTTP twice: once
+// with a rotor Store watching the credential file, once with the credential
+// read at start-up. Both get the same load and the same rotations, in two
+// strategies:
+//
+//   - dual-user: two roles; each rotation sets a new password on the idle one
+//     and points the secret at it.
+//   - single-user: one role; the secret gets the new password, the database
+//     is changed, SIGHUP is sent, and sessions opened before the rotation are
+//     terminated after three TTLs.
+//
+// Usage:
+//
+//	go run ./examples/drill [-duration 30s] [-rate 200] [-rotations 5] [-ttl 2s] [-strategy both]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"time"
+)
+
+func main() {
+	duration := flag.Duration("duration", 30*time.Second, "how long each strategy runs under load")
+	rate := flag.Int("rate", 200, "tool calls a second to each server")
+	rotations := flag.Int("rotations", 5, "password rotations during each run")
+	ttl := flag.Duration("ttl", 2*time.Second, "the rotor Store's TTL")
+	strategy := flag.String("strategy", "both", "dual-user, single-user or both")
+	verbose := flag.Bool("v", false, "log rotations and the Store's events")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	strategies := []string{DualUser, SingleUser}
+	if *strategy != "both" {
+		strategies = []string{*strategy}
+	}
+	var all []Result
+	for _, s := range strategies {
+		cfg := Config{Strategy: s, Duration: *duration, Rate: *rate, Rotations: *rotations, TTL: *ttl}
+		if *verbose {
+			cfg.Log = os.Stderr
+		}
+		fmt.Fprintf(os.Stderr, "drill: %s, %v at %d calls/s per server, %d rotations\n", s, *duration, *rate, *rotations)
+		res, err := Run(ctx, cfg)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "drill:", err)
+			os.Exit(2)
+		}
+		all = append(all, res...)
+	}
+	fmt.Print(Table(all))
+	for _, r := range all {
+		if r.Server == rotorServer && r.Failed > 0 {
+			os.Exit(1)
+		}
+	}
+}
