@@ -419,19 +419,30 @@ func (s *Store) refreshRound(jobs []*job) {
 }
 
 // markDirty is a Watcher's callback: key of src (or every key of src, for "")
-// may have changed, so refresh it now.
+// may have changed, so refresh it now, or, for a key that never loaded, let
+// the next Get try it at once.
 func (s *Store) markDirty(src Source, key string) {
 	s.mu.Lock()
 	now := s.clock.Now()
+	var retry []*baseState
 	for _, b := range s.bases {
-		if b.src != src || !b.loaded || (key != "" && b.ref.Path != key) {
+		if b.src != src || (key != "" && b.ref.Path != key) {
 			continue
 		}
-		if b.busy {
+		switch {
+		case !b.loaded:
+			// A key whose first load failed (a file not there yet) is
+			// loaded by the next Get; let it try now.
+			b.next = now
+			retry = append(retry, b)
+		case b.busy:
 			b.dirty = true
-		} else {
+		default:
 			b.expedite(now, s.cfg.backoffMin)
 		}
+	}
+	if len(retry) > 0 {
+		s.publishLocked(retry...)
 	}
 	s.mu.Unlock()
 	s.nudge()

@@ -861,3 +861,26 @@ func TestWatchEventsRefreshButRespectBackoff(t *testing.T) {
 		t.Fatalf("event during a long backoff: next %v (was %v), want %v", st4.NextRefresh, st3.NextRefresh, want)
 	}
 }
+
+func TestWatchEventRetriesKeyThatNeverLoaded(t *testing.T) {
+	src := &watchSrc{ctl: newCtl(), ready: make(chan struct{})}
+	clock := newFixture(t).clock
+	st, err := secrets.New(src, secrets.WithClock(clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	<-src.ready
+	ctx := context.Background()
+	if _, err := st.Get(ctx, "late"); !errors.Is(err, secrets.ErrNotFound) {
+		t.Fatalf("err = %v", err)
+	}
+	src.Set("late", "here")
+	if _, err := st.Get(ctx, "late"); !errors.Is(err, secrets.ErrNotFound) {
+		t.Fatal("a failed first load was retried within its backoff")
+	}
+	src.fire("late")
+	if s, err := st.Get(ctx, "late"); err != nil || s.Reveal() != "here" {
+		t.Fatalf("after the watch event: %v", err)
+	}
+}

@@ -1,30 +1,33 @@
 package secrets
 
 import (
-	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 )
 
-// versionKey keys ContentVersion. It is random for each process.
-var versionKey = func() []byte {
-	k := make([]byte, 32)
-	if _, err := rand.Read(k); err != nil {
-		panic("secrets: no randomness for version ids: " + err.Error())
-	}
-	return k
-}()
+// contentDomain prefixes the value in ContentVersion, so that a version id is
+// not the SHA-256 of the value that precomputed tables of common passwords
+// hold.
+const contentDomain = "rotor content version\x00"
 
 // ContentVersion returns a version id for a value, for sources whose backend
-// keeps none (files, the environment): 16 hex digits of an HMAC-SHA-256 of the
-// value under a key drawn at random when the process starts. Equal values get
-// equal ids within a process, and different values different ids (a collision
-// needs about 2³² values), but an id cannot be checked against a guessed value
-// outside the process, as a plain digest of a weak password could be. Version
-// ids appear in logs, statuses and change notices, so this matters.
+// keeps none (files, the environment): the first 16 hex digits (64 bits) of
+// SHA-256(domain || value).
+//
+// Equal values get equal ids in every process, which matters: replicas and
+// restarts must agree on ids, since a JWT's kid may be one. Sixty-four bits
+// tell apart the values one secret takes over time with a chance of
+// accidental collision of about n²/2⁶⁵, nil in practice; a collision made on
+// purpose takes about 2³² work by someone who can already write the value,
+// and would only make one rotation look like none until the next.
+//
+// Version ids appear in logs, statuses and change notices. An id does not
+// reveal its value, but a weak value (a short password) can be found from its
+// id by trying candidates, as from any unsalted digest: keep such sources to
+// high-entropy credentials, or treat their logs as sensitive.
 func ContentVersion(value []byte) string {
-	m := hmac.New(sha256.New, versionKey)
-	m.Write(value)
-	return hex.EncodeToString(m.Sum(nil)[:8])
+	h := sha256.New()
+	h.Write([]byte(contentDomain))
+	h.Write(value)
+	return hex.EncodeToString(h.Sum(nil)[:8])
 }

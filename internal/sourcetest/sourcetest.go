@@ -6,8 +6,8 @@
 // capabilities the source implements (BatchFetcher, ChangeDetector, Watcher):
 // fetch, not found, a new version seen after an update, the previous version
 // kept, context cancellation, concurrent use, values not aliased, typed
-// errors that hold no value, and a Store over the source picking up a
-// rotation.
+// errors that hold no value, change notices from a Watcher, and a Store over
+// the source picking up a rotation on Refresh and on its own background poll.
 package sourcetest
 
 import (
@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rotorhq/rotor/internal/fakeclock"
 	"github.com/rotorhq/rotor/secrets"
 )
 
@@ -71,7 +72,9 @@ func Run(t *testing.T, cfg Config) {
 		{"NotAliased", testNotAliased},
 		{"BatchFetcher", testBatch},
 		{"ChangeDetector", testDetector},
+		{"Watcher", testWatcher},
 		{"Store", testStore},
+		{"StoreBackground", testStoreBackground},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, cfg) })
@@ -161,7 +164,10 @@ func testPrevious(t *testing.T, cfg Config) {
 	src, h := cfg.New(t)
 	set(t, cfg, h, "gamma", "first")
 	v1 := fetch(t, src, h.Key("gamma"))
+	// Read after each write, as a Store does after each change: a source
+	// without history of its own (files) learns it by reading.
 	set(t, cfg, h, "gamma", "second")
+	fetch(t, src, h.Key("gamma"))
 	set(t, cfg, h, "gamma", "third")
 	v := fetch(t, src, h.Key("gamma"))
 	if v.Current.Reveal() != "third" {
@@ -388,5 +394,95 @@ func testStore(t *testing.T, cfg Config) {
 	}
 	if got, err := st.Get(ctx, key); err != nil || got.Reveal() != "after" {
 		t.Fatalf("after a failed refresh Get = err %v; want the last good value", err)
+	}
+}
+
+// testWatcher checks that a Watcher reports a change to a key it has been
+// asked for: after Set, some notice (for the key, or for everything) must be
+// followed by a Fetch that sees the new value.
+func testWatcher(t *testing.T, cfg Config) {
+	src, h := cfg.New(t)
+	w, ok := src.(secrets.Watcher)
+	if !ok {
+		t.Log("source is not a Watcher")
+		return
+	}
+	set(t, cfg, h, "kappa", "before")
+	key := h.Key("kappa")
+	fetch(t, src, key)
+	ctx, cancel := context.WithCancel(context.Background())
+	notices := make(chan string, 1024)
+	done := make(chan error, 1)
+	go func() {
+		done <- w.Watch(ctx, func(k string) {
+			select {
+			case notices <- k:
+			default:
+			}
+		})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Watch returned %v after its context ended", err)
+		}
+	}()
+	set(t, cfg, h, "kappa", "after")
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case k := <-notices:
+			if k != "" && k != key {
+				continue
+			}
+			if fetch(t, src, key).Current.Reveal() == "after" {
+				return
+			}
+		case <-timeout:
+			t.Fatal("no change notice was followed by the new value")
+		}
+	}
+}
+
+// testStoreBackground checks the Store's own poll, which goes through the
+// source's change detection or batching where it has them: after the TTL
+// the Store serves the new value without being asked.
+func testStoreBackground(t *testing.T, cfg Config) {
+	src, h := cfg.New(t)
+	set(t, cfg, h, "lambda", "before")
+	set(t, cfg, h, "mu", "unchanged")
+	clock := fakeclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	st, err := secrets.New(src, secrets.WithClock(clock), secrets.WithTTL(time.Minute), secrets.WithJitter(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := ctxT(t)
+	key, other := h.Key("lambda"), h.Key("mu")
+	for _, k := range []string{key, other} {
+		if _, err := st.Get(ctx, k); err != nil {
+			t.Fatalf("Get(%q): %v", k, err)
+		}
+	}
+	sub := st.Subscribe()
+	defer sub.Close()
+	set(t, cfg, h, "lambda", "after")
+	clock.Advance(time.Minute)
+	for {
+		changes, err := sub.Next(ctx)
+		if err != nil {
+			t.Fatalf("no change after the TTL: %v", err)
+		}
+		for _, c := range changes {
+			if c.Key == other {
+				t.Fatalf("an unchanged key was reported changed: %+v", c)
+			}
+		}
+		if got, _ := st.Get(ctx, key); got.Reveal() == "after" {
+			break
+		}
+	}
+	if got, err := st.Get(ctx, other); err != nil || got.Reveal() != "unchanged" {
+		t.Fatalf("the unchanged key: %v", err)
 	}
 }
