@@ -458,3 +458,8 @@ func (b *baseState) expedite(now time.Time, minBackoff time.Duration) {
 		b.next = soon
 	}
 }
+
+// Clock returns the clock the Store takes its time from (see WithClock), so
+// that what is built on a Store (a JWT verifier timing a grace window) can
+// keep the same time.
+func (s *Store) Clock() Clock { return s.clock }
