@@ -22,6 +22,15 @@
 //   - [github.com/rotorhq/rotor/sources/memory], [github.com/rotorhq/rotor/sources/env]
 //     and [github.com/rotorhq/rotor/sources/file]: local sources (files cover
 //     Kubernetes secret volumes, the CSI driver and Vault Agent output).
+//   - [github.com/rotorhq/rotor/jwtkeys]: a JWT verifier that accepts the
+//     current key and, for a grace window after a rotation, the previous one;
+//     a signer that uses the current one; jwtkeys/mcpauth plugs the verifier
+//     into the MCP Go SDK's bearer-token middleware.
+//
+// For MCP servers, secrets.WrapTool gives each tool call one consistent view
+// of its credentials and retries once after an authentication failure, and
+// secrets.NewTransport puts a rotating API key on outgoing requests. The
+// program in examples/mcpserver puts it all together.
 //
 // Start with the secrets package's overview and examples.
 package rotor

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"go.uber.org/goleak"
+
+	"github.com/rotorhq/rotor/secrets"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv("ROTOR_MCPSERVER_STDIO") == "1" {
+		// Run as the server itself, for TestStdio.
+		os.Args = []string{"mcpserver", "-stdio"}
+		main()
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// syncBuffer is a bytes.Buffer safe for the server and the test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type bearer struct{ token string }
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func connect(ctx context.Context, url, token string) (*mcp.ClientSession, error) {
+	c := mcp.NewClient(&mcp.Implementation{Name: "test", Version: "v0"}, nil)
+	return c.Connect(ctx, &mcp.StreamableClientTransport{
+		Endpoint:             url,
+		HTTPClient:           &http.Client{Transport: bearer{token}},
+		DisableStandaloneSSE: true,
+		MaxRetries:           -1,
+	}, nil)
+}
+
+func TestHTTPWithRotatingJWTKey(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	runCtx, stop := context.WithCancel(ctx)
+	out := &syncBuffer{}
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(runCtx, options{httpAddr: "127.0.0.1:0", ttl: time.Minute, printToken: true},
+			slog.New(slog.DiscardHandler), out, ready)
+	}()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	}()
+	var url string
+	select {
+	case url = <-ready:
+	case err := <-done:
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	printed := out.String()
+	token := strings.TrimSpace(regexp.MustCompile(`(?m)^  (ey\S+)$`).FindString(printed))
+	dir := regexp.MustCompile(`edit the files in (\S+),`).FindStringSubmatch(printed)
+	if token == "" || dir == nil {
+		t.Fatalf("no token or directory in the output:\n%s", printed)
+	}
+	if !strings.Contains(printed, "db_whoami is disabled") {
+		t.Fatalf("the output does not say the database tool is disabled:\n%s", printed)
+	}
+
+	if _, err := connect(ctx, url, "not-a-token"); err == nil {
+		t.Fatal("a bad token was let in")
+	}
+	cs, err := connect(ctx, url, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "call_api"})
+	if err != nil || res.IsError {
+		t.Fatalf("call_api: %v %+v", err, res)
+	}
+	body, _ := json.Marshal(res.StructuredContent)
+	if !strings.Contains(string(body), "hello from the demo API") {
+		t.Fatalf("call_api answered %s", body)
+	}
+
+	// Rotate the JWT key: a token signed with the new key is accepted once
+	// the server has seen the file change, and the old token still is,
+	// within the grace window.
+	newKey := []byte("a-new-signing-key-for-the-test-0123456789")
+	path := filepath.Join(dir[1], "jwt_signing_key")
+	if err := os.WriteFile(path+".tmp", newKey, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
+		t.Fatal(err)
+	}
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{
+		Subject: "after-rotation", ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour)),
+	})
+	tok.Header["kid"] = secrets.ContentVersion(newKey)
+	signed, err := tok.SignedString(newKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The server learns of the change from its file watch; each try is a
+	// real request, bounded by the test's deadline.
+	for {
+		cs2, err := connect(ctx, url, signed)
+		if err == nil {
+			cs2.Close()
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("a token signed with the new key was never accepted: %v", err)
+		}
+	}
+	cs3, err := connect(ctx, url, token)
+	if err != nil {
+		t.Fatalf("the old token was refused within the grace window: %v", err)
+	}
+	cs3.Close()
+}
+
+func TestStdio(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), "ROTOR_MCPSERVER_STDIO=1")
+	c := mcp.NewClient(&mcp.Implementation{Name: "test", Version: "v0"}, nil)
+	cs, err := c.Connect(ctx, &mcp.CommandTransport{Command: cmd}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "call_api"})
+	if err != nil || res.IsError {
+		t.Fatalf("call_api over stdio: %v %+v", err, res)
+	}
+}
