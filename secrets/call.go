@@ -12,6 +12,14 @@ type CallOption func(*callConfig)
 
 type callConfig struct {
 	isAuth func(error) bool
+	keys   []string
+}
+
+// RefreshKeys names keys to refresh after an authentication failure besides
+// those the call read through its View: credentials read elsewhere, such as
+// the password a connection pool reads in its BeforeConnect hook.
+func RefreshKeys(keys ...string) CallOption {
+	return func(c *callConfig) { c.keys = append(c.keys, keys...) }
 }
 
 // RetryOn sets the test that tells an authentication failure, after which the
@@ -49,7 +57,8 @@ func Call(ctx context.Context, s *Store, fn func(ctx context.Context) error, opt
 //
 //	mcp.AddTool(server, tool, secrets.WrapTool(store, queryHandler))
 //
-// Inside the handler, read credentials with secrets.ViewFrom(ctx, store).
+// Inside the handler, read credentials with secrets.ViewFrom(ctx, store), or
+// name those read elsewhere with RefreshKeys.
 func WrapTool[Req, In, Res, Out any](s *Store, h func(context.Context, Req, In) (Res, Out, error), opts ...CallOption) func(context.Context, Req, In) (Res, Out, error) {
 	cfg := callConfig{isAuth: IsAuthError}
 	for _, o := range opts {
@@ -61,7 +70,7 @@ func WrapTool[Req, In, Res, Out any](s *Store, h func(context.Context, Req, In) 
 		if err == nil || !cfg.isAuth(err) {
 			return res, out, err
 		}
-		keys := v.Keys()
+		keys := append(v.Keys(), cfg.keys...)
 		if len(keys) == 0 {
 			return res, out, err
 		}

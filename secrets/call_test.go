@@ -274,3 +274,24 @@ func TestOverlapWarning(t *testing.T) {
 		t.Fatalf("a long enough window warned: %s", logs.String())
 	}
 }
+
+func TestRefreshKeysForCredentialsReadElsewhere(t *testing.T) {
+	f := newFixture(t)
+	f.src.Set("pool-password", "old")
+	f.get("pool-password")
+	f.src.Set("pool-password", "new")
+	tries := 0
+	// The handler does not read the password itself: a pool does, from
+	// the Store, when it connects.
+	h := secrets.WrapTool(f.store, func(ctx context.Context, _, _ int) (int, int, error) {
+		tries++
+		pw, _ := f.store.Get(ctx, "pool-password")
+		if pw.Reveal() != "new" {
+			return 0, 0, &pgError{"28P01"}
+		}
+		return 1, 1, nil
+	}, secrets.RefreshKeys("pool-password"))
+	if _, _, err := h(f.ctx(), 0, 0); err != nil || tries != 2 {
+		t.Fatalf("err %v after %d tries", err, tries)
+	}
+}
