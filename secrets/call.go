@@ -34,10 +34,12 @@ func RetryOn(isAuthFailure func(error) bool) CallOption {
 
 // Call runs fn with a View of s in its context (see ViewFrom), so that every
 // credential fn reads comes from one snapshot. When fn fails with an
-// authentication error (see RetryOn), Call refreshes the keys fn read; if any
-// of them now serves another version, it runs fn once more with a fresh View
-// and returns that result, whatever it is. Otherwise, or if the refresh fails,
-// it returns fn's first error.
+// authentication error (see RetryOn), Call refreshes the keys fn read (those
+// not fetched within the minimum backoff, so that a credential revoked but
+// not yet rotated costs the backend one fetch a second, not one per call); if
+// any of them now serves another version, it runs fn once more with a fresh
+// View and returns that result, whatever it is. Otherwise it returns fn's
+// first error.
 //
 // This covers the window of a rotation in which the backend has already
 // dropped the old credential but the Store has not yet polled the new one.
@@ -74,11 +76,12 @@ func WrapTool[Req, In, Res, Out any](s *Store, h func(context.Context, Req, In) 
 		if len(keys) == 0 {
 			return res, out, err
 		}
-		if rerr := s.Refresh(ctx, keys...); rerr != nil {
+		if rerr := s.refreshStale(ctx, s.cfg.backoffMin, keys); rerr != nil {
 			s.log.LogAttrs(ctx, slog.LevelWarn, "secrets: refresh after an authentication failure failed",
 				slog.Any("keys", keys), slog.String("error", rerr.Error()))
-			return res, out, err
 		}
+		// Retry if the credentials changed, whether by this refresh, a
+		// concurrent one or a refresh of some keys when others failed.
 		if !v.changedSince(keys) {
 			return res, out, err
 		}

@@ -82,6 +82,7 @@ func TestWrapToolRetriesOnceAfterAuthFailure(t *testing.T) {
 		return "ok:" + in, req.ID, nil
 	}
 	wrapped := secrets.WrapTool(f.store, handler)
+	f.clock.Advance(time.Second) // past the minimum backoff since the load
 	res, out, err := wrapped(f.ctx(), &struct{ ID int }{7}, "q")
 	if err != nil || res != "ok:q" || out != 7 {
 		t.Fatalf("wrapped call: %q %d %v", res, out, err)
@@ -93,12 +94,14 @@ func TestWrapToolRetriesOnceAfterAuthFailure(t *testing.T) {
 	// A second failure is returned as it is: no third try.
 	dbPassword = "newer"
 	f.src.Set("db", "also-wrong")
+	f.clock.Advance(time.Second)
 	calls = nil
 	_, _, err = wrapped(f.ctx(), &struct{ ID int }{1}, "q")
 	if !secrets.IsPostgresAuthError(err) || len(calls) != 2 {
 		t.Fatalf("after two failures: err %v, %d calls", err, len(calls))
 	}
 	// Nothing changed at the source: no retry at all.
+	f.clock.Advance(time.Second)
 	calls = nil
 	_, _, err = wrapped(f.ctx(), &struct{ ID int }{1}, "q")
 	if err == nil || len(calls) != 1 {
@@ -122,6 +125,7 @@ func TestCallCustomClassifier(t *testing.T) {
 	f.get("k")
 	f.src.Set("k", "2")
 	errExpired := errors.New("token expired")
+	f.clock.Advance(time.Second)
 	n := 0
 	err := secrets.Call(f.ctx(), f.store, func(ctx context.Context) error {
 		n++
@@ -201,6 +205,7 @@ func TestTransport(t *testing.T) {
 	api.bodies = nil
 	api.mu.Unlock()
 	f.src.Set("api", "key-2")
+	f.clock.Advance(time.Second)
 	resp, err = post()
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("after rotation: %v %v", err, resp.Status)
@@ -261,8 +266,8 @@ func TestOverlapWarning(t *testing.T) {
 	if st.RecommendedOverlap() != 3*time.Minute+6*time.Second {
 		t.Fatalf("RecommendedOverlap = %v", st.RecommendedOverlap())
 	}
-	if st.MaxStaleness() != time.Minute+secrets.DefaultFetchTimeout {
-		t.Fatalf("MaxStaleness = %v", st.MaxStaleness())
+	if st.WorstCaseStaleness() != time.Minute+secrets.DefaultFetchTimeout {
+		t.Fatalf("WorstCaseStaleness = %v", st.WorstCaseStaleness())
 	}
 	if !strings.Contains(logs.String(), "overlap window shorter than recommended") {
 		t.Fatalf("no warning: %s", logs.String())
@@ -280,6 +285,7 @@ func TestRefreshKeysForCredentialsReadElsewhere(t *testing.T) {
 	f.src.Set("pool-password", "old")
 	f.get("pool-password")
 	f.src.Set("pool-password", "new")
+	f.clock.Advance(time.Second)
 	tries := 0
 	// The handler does not read the password itself: a pool does, from
 	// the Store, when it connects.
@@ -293,5 +299,32 @@ func TestRefreshKeysForCredentialsReadElsewhere(t *testing.T) {
 	}, secrets.RefreshKeys("pool-password"))
 	if _, _, err := h(f.ctx(), 0, 0); err != nil || tries != 2 {
 		t.Fatalf("err %v after %d tries", err, tries)
+	}
+}
+
+// TestAuthFailuresDoNotFloodTheBackend: a credential revoked but not yet
+// rotated makes every call fail; the backend is asked at most once per
+// minimum backoff, not once per failed call.
+func TestAuthFailuresDoNotFloodTheBackend(t *testing.T) {
+	f := newFixture(t)
+	f.src.Set("db", "revoked")
+	f.get("db")
+	h := secrets.WrapTool(f.store, func(ctx context.Context, _, _ int) (int, int, error) {
+		secrets.ViewFrom(ctx, f.store).Get(ctx, "db")
+		return 0, 0, &pgError{"28P01"}
+	})
+	f.clock.Advance(time.Second)
+	for i := 0; i < 50; i++ {
+		if _, _, err := h(f.ctx(), 0, 0); err == nil {
+			t.Fatal("no error")
+		}
+	}
+	if c := f.src.count("db"); c != 2 {
+		t.Fatalf("50 failed calls cost %d fetches, want the load and one refresh", c)
+	}
+	f.clock.Advance(time.Second)
+	h(f.ctx(), 0, 0)
+	if c := f.src.count("db"); c != 3 {
+		t.Fatalf("after the backoff: %d fetches, want 3", c)
 	}
 }

@@ -2,6 +2,7 @@ package secrets
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -28,6 +29,10 @@ import (
 // fetch timeout.
 func (s *Store) Getenv(name string) string {
 	v, err := s.LookupEnv(context.Background(), name)
+	var ge *Error
+	if errors.As(err, &ge) && ge.Op == "getenv" {
+		return "" // unset, as os.Getenv says it
+	}
 	if err != nil {
 		s.log.LogAttrs(context.Background(), slog.LevelWarn, "secrets: Getenv could not resolve a reference",
 			slog.String("env", name), slog.String("error", err.Error()))
@@ -40,7 +45,8 @@ func (s *Store) Getenv(name string) string {
 // reference the variable name holds, or, for a plain value, a Secret holding
 // that value (with source "env" and no version). An unset variable yields an
 // *Error wrapping ErrNotFound; a reference that cannot be resolved yields
-// Get's error.
+// Get's error. A NAME_FILE path is read through the file source as a
+// reference, so a '#' in it selects a field.
 func (s *Store) LookupEnv(ctx context.Context, name string) (Secret, error) {
 	raw, ok := os.LookupEnv(name)
 	if !ok {

@@ -1,8 +1,10 @@
 package secrets_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"testing"
 
 	"github.com/rotorhq/rotor/secrets"
@@ -57,5 +59,17 @@ func TestGetenv(t *testing.T) {
 	s, err := st.LookupEnv(ctx, "PLAIN")
 	if err != nil || s.Reveal() != "plain-value" || s.Source() != "env" {
 		t.Fatalf("LookupEnv of a plain value: %v", err)
+	}
+}
+
+func TestGetenvOfUnsetVariableIsQuiet(t *testing.T) {
+	var logs bytes.Buffer
+	st, err := secrets.New(nil, secrets.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if got := st.Getenv("ROTOR_SURELY_UNSET_VARIABLE"); got != "" || logs.Len() != 0 {
+		t.Fatalf("Getenv of an unset variable: %q, logged %q", got, logs.String())
 	}
 }

@@ -35,7 +35,7 @@ var (
 // operation and the key, never a value. Unwrap returns the cause, so errors.Is
 // finds the class sentinel (ErrNotFound, ErrTransient, ...).
 type Error struct {
-	Op  string // "fetch", "validate", "field", "get"
+	Op  string // what failed: fetch, validate, field, get, refresh, reload, health, getenv
 	Key string // the key as the caller named it
 	Err error
 }

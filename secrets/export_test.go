@@ -17,14 +17,18 @@ func Waiting(s *Store) int64 { return s.waiting.Load() }
 func ReloadWaiters(s *Store) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.reload.waiters
+	if rs := s.rounds["reload"]; rs != nil {
+		return rs.waiters
+	}
+	return 0
 }
 
 // ReloadIdle reports whether no reload round is running or queued.
 func ReloadIdle(s *Store) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return !s.reload.running
+	rs := s.rounds["reload"]
+	return rs == nil || !rs.running
 }
 
 // WritersLock returns the Store's writer mutex, so a test can hold it and

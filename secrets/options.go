@@ -98,7 +98,9 @@ func WithJitter(fraction float64) Option {
 // WithMaxStale makes the Store fail closed: once a key's last good value is
 // older than d (because refreshes keep failing), Get returns an error wrapping
 // ErrStale and the last refresh error instead of the value. By default (0) the
-// last good value is served for as long as the source is unreachable.
+// last good value is served for as long as the source is unreachable. d must
+// exceed the TTL plus the fetch timeout, or New fails: a healthy key is that
+// old just before its next poll.
 func WithMaxStale(d time.Duration) Option {
 	return func(c *config) error {
 		if d < 0 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -19,8 +20,9 @@ type job struct {
 	req Request
 
 	res     Result
-	err     error // fetch or validation failure; the class sentinel is in the chain
-	changed bool  // res holds versions other than those served
+	err     error    // fetch or validation failure; the class sentinel is in the chain
+	changed bool     // res holds versions other than those served
+	against Versions // the versions served when the job was examined
 	keyErr  *Error
 }
 
@@ -160,6 +162,11 @@ func (s *Store) examine(ctx context.Context, jobs []*job) {
 	var checks []check
 	s.mu.Lock()
 	for _, j := range jobs {
+		// An Unchanged answer is relative to what the request carried.
+		j.against = j.b.versions
+		if !j.req.Known.Current.IsZero() {
+			j.against = j.req.Known
+		}
 		if j.err != nil || j.res.Unchanged {
 			continue
 		}
@@ -229,14 +236,27 @@ func sameValues(a, b Versions) bool {
 // apply records the outcome of jobs. With atomic set, either every job
 // succeeded and all changes are applied in one snapshot, or none is and only
 // the failures are recorded. It returns the errors of the failed jobs by key.
+//
+// A job's verdict (changed, unchanged, validated) was reached against the
+// versions served when it was examined. If another job has swapped the value
+// since, the verdict is stale: the job is dropped and its key polled again,
+// so that neither an old swap survives a newer fetch nor one rotation is
+// announced twice.
 func (s *Store) apply(jobs []*job, atomic bool) map[string]*Error {
+	var logs []func()
+	defer func() {
+		for _, l := range logs {
+			l()
+		}
+	}()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.clock.Now()
 	next := now.Add(s.ttlJittered())
+	closing := s.closed.Load()
 	failed := map[string]*Error{}
 	for _, j := range jobs {
-		if j.err != nil {
+		if j.err != nil && j.seq >= j.b.applied && !(closing && errors.Is(j.err, ErrClosed)) {
 			failed[j.b.key] = j.keyError()
 		}
 	}
@@ -248,15 +268,22 @@ func (s *Store) apply(jobs []*job, atomic bool) map[string]*Error {
 			continue // a newer fetch has been applied already
 		}
 		if j.err != nil {
+			if closing && errors.Is(j.err, ErrClosed) {
+				continue
+			}
 			b.applied = j.seq
 			b.failures++
 			b.lastErr, b.lastOp, b.lastErrAt = j.err, j.keyError().Op, now
 			b.next = now.Add(s.backoff(b.failures))
 			touched = append(touched, b)
-			s.logFailure(b, j, b.next.Sub(now))
+			logs = append(logs, s.failureLog(b.key, b.loaded, j.keyError(), b.failures, b.next.Sub(now)))
 			continue
 		}
 		if atomic && len(failed) > 0 {
+			continue
+		}
+		if !sameValues(b.versions, j.against) {
+			b.expedite(now, s.cfg.backoffMin)
 			continue
 		}
 		b.applied = j.seq
@@ -271,10 +298,11 @@ func (s *Store) apply(jobs []*job, atomic bool) map[string]*Error {
 						NewVersion: b.versions.Current.Version(),
 					})
 				}
-				s.log.LogAttrs(s.ctx, slog.LevelInfo, "secrets: rotated",
-					slog.String("key", b.key),
-					slog.String("from", old.Current.Version()),
-					slog.String("to", b.versions.Current.Version()))
+				key, from, to := b.key, old.Current.Version(), b.versions.Current.Version()
+				logs = append(logs, func() {
+					s.log.LogAttrs(s.ctx, slog.LevelInfo, "secrets: rotated",
+						slog.String("key", key), slog.String("from", from), slog.String("to", to))
+				})
 			}
 		}
 		b.loaded = true
@@ -300,16 +328,17 @@ func (j *job) keyError() *Error {
 	return &Error{Op: "fetch", Key: j.b.key, Err: j.err}
 }
 
-func (s *Store) logFailure(b *baseState, j *job, retry time.Duration) {
-	if errors.Is(j.err, ErrClosed) {
-		return
+// failureLog returns the log call for a failed refresh, to be made after the
+// Store's lock is released: a slow log handler must not hold up writers.
+func (s *Store) failureLog(key string, loaded bool, err *Error, failures int, retry time.Duration) func() {
+	return func() {
+		s.log.LogAttrs(s.ctx, slog.LevelWarn, "secrets: refresh failed; serving last good value",
+			slog.String("key", key),
+			slog.Bool("loaded", loaded),
+			slog.String("error", err.Error()),
+			slog.Int("failures", failures),
+			slog.Duration("retry_in", retry))
 	}
-	s.log.LogAttrs(s.ctx, slog.LevelWarn, "secrets: refresh failed; serving last good value",
-		slog.String("key", b.key),
-		slog.Bool("loaded", b.loaded),
-		slog.String("error", j.keyError().Error()),
-		slog.Int("failures", b.failures),
-		slog.Duration("retry_in", retry))
 }
 
 // ttlJittered returns the TTL less a random part of up to jitter·TTL.
@@ -454,19 +483,23 @@ func (s *Store) markDirty(src Source, key string) {
 // error from a database, a 401): the source may already hold a newer one. A
 // key not loaded yet is loaded. With no keys, every loaded key is refreshed.
 //
-// Concurrent Refresh calls for the same keys share one round of fetches. ctx
-// bounds the caller's wait, not the fetches. The error joins one *Error per
-// key that failed; keys that failed keep their last good value.
+// Concurrent Refresh calls for the same keys coalesce as Reload calls do:
+// each caller waits for a round of fetches that started after it asked,
+// shared with the callers that came meanwhile. ctx bounds the caller's wait,
+// not the fetches; its error is returned as it is. Otherwise the error joins
+// one *Error per key that failed; keys that failed keep their last good value.
 func (s *Store) Refresh(ctx context.Context, keys ...string) error {
 	if s.closed.Load() {
-		return &Error{Op: "refresh", Key: "", Err: ErrClosed}
+		return &Error{Op: "refresh", Err: ErrClosed}
 	}
 	var bases []string
+	var errs []error
 	seen := map[string]bool{}
 	for _, key := range keys {
 		ref, _, _, err := s.route(key)
 		if err != nil {
-			return &Error{Op: "refresh", Key: key, Err: err}
+			errs = append(errs, &Error{Op: "refresh", Key: key, Err: err})
+			continue
 		}
 		base := ref.base()
 		s.mu.Lock()
@@ -475,7 +508,7 @@ func (s *Store) Refresh(ctx context.Context, keys ...string) error {
 		s.mu.Unlock()
 		if !loaded {
 			if _, err := s.load(ctx, key); err != nil {
-				return err
+				errs = append(errs, err)
 			}
 			continue
 		}
@@ -493,31 +526,46 @@ func (s *Store) Refresh(ctx context.Context, keys ...string) error {
 		}
 		s.mu.Unlock()
 	}
-	if len(bases) == 0 {
+	if len(bases) > 0 {
+		sort.Strings(bases)
+		err := s.coalesce(ctx, "refresh\x00"+strings.Join(bases, "\x00"), func() error {
+			jobs := s.newJobs(bases)
+			s.fetch(s.ctx, jobs, false)
+			s.examine(s.ctx, jobs)
+			return joinKeyErrors(s.apply(jobs, false))
+		})
+		if err == ErrClosed {
+			err = &Error{Op: "refresh", Err: ErrClosed}
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// refreshStale is Refresh for keys whose value is older than minAge (or not
+// loaded): what a wrapped call or a Transport asks for after an
+// authentication failure, so that a credential revoked but not yet rotated
+// costs the backend one fetch per key per minAge, not one per failed request.
+func (s *Store) refreshStale(ctx context.Context, minAge time.Duration, keys []string) error {
+	now := s.clock.Now()
+	var due []string
+	s.mu.Lock()
+	for _, key := range keys {
+		ref, err := ParseRef(key)
+		if err != nil {
+			continue
+		}
+		if b := s.bases[ref.base()]; b == nil || !b.loaded || now.Sub(b.fetchedAt) >= minAge {
+			due = append(due, key)
+		}
+	}
+	s.mu.Unlock()
+	if len(due) == 0 {
 		return nil
 	}
-	sort.Strings(bases)
-	flightKey := "refresh"
-	for _, b := range bases {
-		flightKey += "\x00" + b
-	}
-	ch := s.group.DoChan(flightKey, func() (any, error) {
-		if !s.enter() {
-			return nil, ErrClosed
-		}
-		defer s.wg.Done()
-		jobs := s.newJobs(bases)
-		s.fetch(s.ctx, jobs, false)
-		s.examine(s.ctx, jobs)
-		failed := s.apply(jobs, false)
-		return nil, joinKeyErrors(failed)
-	})
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case r := <-ch:
-		return r.Err
-	}
+	return s.Refresh(ctx, due...)
 }
 
 // newJobs starts a fetch of each named base.

@@ -16,15 +16,17 @@ var (
 )
 
 // ReloadOnSignal reloads store whenever the process receives one of sigs
-// (SIGHUP when none is given), until ctx ends or stop is called. It is the
-// only way the library installs a signal handler, and it is opt-in.
+// (SIGHUP when none is given), until ctx ends, the Store closes or stop is
+// called. It is the only way the library installs a signal handler, and it is
+// opt-in.
 //
 // Signals that arrive while a reload runs are coalesced into one more reload,
 // so a burst of signals costs at most two. The outcome of each reload is
 // logged through the Store's logger. stop stops relaying the signals and
 // waits for the goroutine to return; it is safe to call more than once. Once
-// it returns, the signals are delivered as they were before the call (to other
-// handlers registered with os/signal, or to the default action).
+// it returns, or once ctx has ended or the Store has closed, the signals are
+// delivered as they were before the call (to other handlers registered with
+// os/signal, or to the default action).
 func ReloadOnSignal(ctx context.Context, store *Store, sigs ...os.Signal) (stop func()) {
 	if len(sigs) == 0 {
 		sigs = []os.Signal{syscall.SIGHUP}
@@ -35,9 +37,12 @@ func ReloadOnSignal(ctx context.Context, store *Store, sigs ...os.Signal) (stop 
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		defer signalStop(ch)
 		for {
 			select {
 			case <-ctx.Done():
+				return
+			case <-store.ctx.Done():
 				return
 			case sig := <-ch:
 				err := store.Reload(ctx)

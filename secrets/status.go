@@ -108,7 +108,7 @@ func (s *Store) Health(ctx context.Context) error {
 		case e.err != nil:
 			errs = append(errs, e.err)
 		case s.cfg.maxStale > 0 && now.Sub(e.fetchedAt) > s.cfg.maxStale:
-			errs = append(errs, s.staleError(k, now.Sub(e.fetchedAt)))
+			errs = append(errs, s.staleError(k, now.Sub(e.fetchedAt), e.lastErr))
 		}
 	}
 	return errors.Join(errs...)

@@ -51,7 +51,7 @@ type Store struct {
 	mu     sync.Mutex // guards the fields below and every write of snap
 	bases  map[string]*baseState
 	subs   map[*Subscription]struct{}
-	reload reloadState
+	rounds map[string]*rounds // coalesced reloads and refreshes, by what they do
 
 	group  singleflight.Group
 	ctx    context.Context // canceled by Close; every fetch runs under it
@@ -74,6 +74,7 @@ type entry struct {
 	fetchedAt time.Time
 	err       error     // non-nil: nothing to serve; versions are zero
 	retryAt   time.Time // with err: when Get may ask the source again; zero: not before the value changes
+	lastErr   error     // the last refresh failure, for ErrStale
 }
 
 // baseState is the writers' record of one whole value at a source. The
@@ -111,6 +112,10 @@ func New(src Source, opts ...Option) (*Store, error) {
 			return nil, err
 		}
 	}
+	if cfg.maxStale > 0 && cfg.maxStale <= cfg.ttl+cfg.fetchTimeout {
+		return nil, fmt.Errorf("secrets: WithMaxStale(%v) must exceed the TTL plus the fetch timeout (%v), or a healthy key would fail closed between polls",
+			cfg.maxStale, cfg.ttl+cfg.fetchTimeout)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Store{
 		cfg:    cfg,
@@ -120,6 +125,7 @@ func New(src Source, opts ...Option) (*Store, error) {
 		rand:   rand.Float64,
 		bases:  map[string]*baseState{},
 		subs:   map[*Subscription]struct{}{},
+		rounds: map[string]*rounds{},
 		ctx:    ctx,
 		cancel: cancel,
 		wake:   make(chan struct{}, 1),
@@ -129,7 +135,7 @@ func New(src Source, opts ...Option) (*Store, error) {
 		s.log.LogAttrs(ctx, slog.LevelWarn, "secrets: overlap window shorter than recommended; the old credential may be revoked while still served",
 			slog.Duration("overlap", cfg.overlap),
 			slog.Duration("recommended", s.RecommendedOverlap()),
-			slog.Duration("max_staleness", s.MaxStaleness()))
+			slog.Duration("worst_case_staleness", s.WorstCaseStaleness()))
 	}
 
 	s.wg.Add(1)
@@ -169,7 +175,8 @@ func New(src Source, opts ...Option) (*Store, error) {
 // fetches it; ctx bounds only this caller's wait. Errors are *Error values
 // wrapping the class of failure: ErrNotFound, ErrPermission, ErrTransient or
 // ErrInvalid from the source, ErrStale when the value is older than the
-// maximum staleness, ErrClosed after Close. A key whose first fetch failed is
+// maximum staleness, ErrClosed after Close; or ctx's own error, as it is, when
+// ctx ends before a first load does. A key whose first fetch failed is
 // not asked for again until its backoff has passed; Get returns the same error
 // until then.
 func (s *Store) Get(ctx context.Context, key string) (Secret, error) {
@@ -199,7 +206,7 @@ func (s *Store) entry(ctx context.Context, key string) (*entry, error) {
 		if e.err == nil {
 			if s.cfg.maxStale > 0 {
 				if age := s.clock.Now().Sub(e.fetchedAt); age > s.cfg.maxStale {
-					return nil, s.staleError(key, age)
+					return nil, s.staleError(key, age, e.lastErr)
 				}
 			}
 			return e, nil
@@ -211,14 +218,7 @@ func (s *Store) entry(ctx context.Context, key string) (*entry, error) {
 	return s.load(ctx, key)
 }
 
-func (s *Store) staleError(key string, age time.Duration) error {
-	ref, _ := ParseRef(key)
-	s.mu.Lock()
-	var last error
-	if b := s.bases[ref.base()]; b != nil {
-		last = b.lastErr
-	}
-	s.mu.Unlock()
+func (s *Store) staleError(key string, age time.Duration, last error) error {
 	if last == nil {
 		last = errors.New("no refresh has succeeded since")
 	}
@@ -253,7 +253,13 @@ func (s *Store) load(ctx context.Context, key string) (*entry, error) {
 		return nil, &Error{Op: "get", Key: key, Err: err}
 	}
 	base := ref.base()
-	ch := s.group.DoChan(base, func() (any, error) {
+	// The caller counts as Store work while it waits, so that Close, which
+	// waits for that work, also outlives the goroutine DoChan starts.
+	if !s.enter() {
+		return nil, &Error{Op: "get", Key: key, Err: ErrClosed}
+	}
+	defer s.wg.Done()
+	ch := s.group.DoChan("load\x00"+base, func() (any, error) {
 		return nil, s.loadBase(base, ref, src, name)
 	})
 	s.waiting.Add(1)
@@ -351,7 +357,7 @@ func (b *baseState) derive(key, field string) *entry {
 	}
 	v.Current = v.Current.with(key, b.srcName, b.fetchedAt)
 	v.Previous = v.Previous.with(key, b.srcName, b.fetchedAt)
-	return &entry{versions: v, fetchedAt: b.fetchedAt}
+	return &entry{versions: v, fetchedAt: b.fetchedAt, lastErr: b.lastErr}
 }
 
 // fieldVersions selects field from both versions; a previous version that
@@ -420,12 +426,12 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// MaxStaleness returns the longest a rotation at a reachable source can go
-// unseen by this Store's readers: a full TTL (jitter only shortens it) plus
+// WorstCaseStaleness returns the longest a rotation at a reachable source can
+// go unseen by this Store's readers: a full TTL (jitter only shortens it) plus
 // the time a refresh may take (the fetch timeout). While refreshes fail the
 // Store serves the last good value for as long as WithMaxStale allows, which
 // is unbounded by default.
-func (s *Store) MaxStaleness() time.Duration {
+func (s *Store) WorstCaseStaleness() time.Duration {
 	return s.cfg.ttl + s.cfg.fetchTimeout
 }
 

@@ -191,10 +191,12 @@ func TestBackoffSchedule(t *testing.T) {
 		if got := f.get("k").Reveal(); got != "good" {
 			t.Fatalf("during the outage Get = %q, want the last good value", got)
 		}
+		if i == len(want)-1 {
+			f.src.fail("k", nil) // heal before the next attempt starts
+		}
 		f.advanceTo(st.NextRefresh)
 	}
 	// Healing resets the schedule.
-	f.src.fail("k", nil)
 	f.waitRound()
 	st := f.status("k")
 	if st.Failures != 0 || st.LastError != nil {
@@ -738,6 +740,10 @@ func TestInvalidOptions(t *testing.T) {
 	}
 	if _, err := secrets.New(nil, secrets.WithSource("m", memory.New()), secrets.WithSource("M", memory.New())); err == nil {
 		t.Error("a scheme registered twice was accepted")
+	}
+	// A staleness limit a healthy key reaches between two polls.
+	if _, err := secrets.New(nil, secrets.WithTTL(time.Minute), secrets.WithMaxStale(time.Minute+secrets.DefaultFetchTimeout)); err == nil {
+		t.Error("WithMaxStale not above TTL plus fetch timeout was accepted")
 	}
 }
 

@@ -116,12 +116,14 @@ func (sub *Subscription) Next(ctx context.Context) ([]Change, error) {
 	}
 }
 
-// Close ends the subscription. It is safe to call more than once.
-func (sub *Subscription) Close() {
+// Close ends the subscription. It is safe to call more than once and always
+// returns nil.
+func (sub *Subscription) Close() error {
 	sub.store.mu.Lock()
 	delete(sub.store.subs, sub)
 	sub.store.mu.Unlock()
 	sub.end()
+	return nil
 }
 
 func (sub *Subscription) end() {

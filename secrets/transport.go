@@ -11,7 +11,10 @@ import (
 // the Store then serves another version and the request can be sent again
 // (it has no body, or http.Request.GetBody is set, as it is for requests made
 // by http.NewRequest with a bytes or strings reader), sends it once more with
-// the new credential. Otherwise the 401 response is returned as it is.
+// the new credential. Otherwise the 401 response is returned as it is. The
+// refresh is skipped when the key was fetched within the Store's minimum
+// backoff, so a revoked credential does not send every request to the
+// backend.
 //
 // Inside a call wrapped by WrapTool or Call, the credential comes from the
 // call's View (see ViewFrom), so a request and the handler around it see the
@@ -70,10 +73,13 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
 		return resp, nil // cannot be replayed
 	}
-	if t.store.Refresh(ctx, t.key) != nil {
-		return resp, nil
-	}
+	// The Store may hold a newer credential already; if not, refresh it,
+	// at most once per minimum backoff, whatever the rate of 401s.
 	fresh, err := t.store.Get(ctx, t.key)
+	if err == nil && fresh.Version() == cred.Version() && fresh.Equal(cred) {
+		_ = t.store.refreshStale(ctx, t.store.cfg.backoffMin, []string{t.key})
+		fresh, err = t.store.Get(ctx, t.key)
+	}
 	if err != nil || fresh.Version() == cred.Version() && fresh.Equal(cred) {
 		return resp, nil
 	}

@@ -66,7 +66,7 @@ func (v *View) entry(ctx context.Context, key string) (*entry, error) {
 		}
 		if v.s.cfg.maxStale > 0 {
 			if age := v.s.clock.Now().Sub(e.fetchedAt); age > v.s.cfg.maxStale {
-				return nil, v.s.staleError(key, age)
+				return nil, v.s.staleError(key, age, e.lastErr)
 			}
 		}
 		return e, nil

@@ -136,7 +136,7 @@ func testRotation(t *testing.T, others int) {
 	}
 	round := func() {
 		t.Helper()
-		clk.Advance(st.MaxStaleness())
+		clk.Advance(st.WorstCaseStaleness())
 		waitStatuses(t, st, clk, keys, refreshedAt(clk.Now()))
 	}
 
