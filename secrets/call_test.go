@@ -328,3 +328,24 @@ func TestAuthFailuresDoNotFloodTheBackend(t *testing.T) {
 		t.Fatalf("after the backoff: %d fetches, want 3", c)
 	}
 }
+
+// TestAuthFailureRefreshesAKeyJustFetched: the first authentication failure
+// forces a refresh even when the key was fetched a moment ago (by a poll
+// that found nothing new yet).
+func TestAuthFailureRefreshesAKeyJustFetched(t *testing.T) {
+	f := newFixture(t)
+	f.src.Set("db", "old")
+	f.get("db")
+	f.src.Set("db", "new")
+	tries := 0
+	h := secrets.WrapTool(f.store, func(ctx context.Context, _, _ int) (int, int, error) {
+		tries++
+		if pw, _ := secrets.ViewFrom(ctx, f.store).Get(ctx, "db"); pw.Reveal() != "new" {
+			return 0, 0, &pgError{"28P01"}
+		}
+		return 0, 0, nil
+	})
+	if _, _, err := h(f.ctx(), 0, 0); err != nil || tries != 2 {
+		t.Fatalf("err %v after %d tries", err, tries)
+	}
+}

@@ -544,10 +544,11 @@ func (s *Store) Refresh(ctx context.Context, keys ...string) error {
 	return errors.Join(errs...)
 }
 
-// refreshStale is Refresh for keys whose value is older than minAge (or not
-// loaded): what a wrapped call or a Transport asks for after an
-// authentication failure, so that a credential revoked but not yet rotated
-// costs the backend one fetch per key per minAge, not one per failed request.
+// refreshStale is Refresh for what an authentication failure calls for
+// (WrapTool, Call, Transport): each key is forced at most once per minAge,
+// so that a credential revoked but not yet rotated costs the backend one
+// fetch per key per minAge, not one per failed request, while the first
+// failure after a quiet spell always gets a fresh fetch.
 func (s *Store) refreshStale(ctx context.Context, minAge time.Duration, keys []string) error {
 	now := s.clock.Now()
 	var due []string
@@ -557,7 +558,13 @@ func (s *Store) refreshStale(ctx context.Context, minAge time.Duration, keys []s
 		if err != nil {
 			continue
 		}
-		if b := s.bases[ref.base()]; b == nil || !b.loaded || now.Sub(b.fetchedAt) >= minAge {
+		b := s.bases[ref.base()]
+		if b == nil || !b.loaded {
+			due = append(due, key)
+			continue
+		}
+		if b.lastForced.IsZero() || now.Sub(b.lastForced) >= minAge {
+			b.lastForced = now
 			due = append(due, key)
 		}
 	}

@@ -95,6 +95,8 @@ type baseState struct {
 	failures  int
 	next      time.Time // next background refresh (loaded) or earliest retry (not loaded)
 
+	lastForced time.Time // when an authentication failure last forced a refresh
+
 	busy    bool   // a background refresh is in flight
 	dirty   bool   // a change was signalled while busy
 	seq     uint64 // fetches started
