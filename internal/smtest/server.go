@@ -368,7 +368,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case !prefixed || fn == nil:
 		msg := "The operation " + target + " is not supported."
 		if _, ok := knownOperations[op]; ok && prefixed {
-			msg = "smtest: the operation " + op + " is not implemented by this fake"
+			msg = "smtest: this server does not serve " + op + ", an operation of the real service"
 		}
 		writeError(w, requestID, &awsError{http.StatusBadRequest, "UnknownOperationException", msg})
 		return
