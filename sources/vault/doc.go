@@ -1,0 +1,169 @@
+// Package vault is a secrets.Source for the KV secrets engines (versions 2
+// and 1) of HashiCorp Vault, on github.com/hashicorp/vault/api. It serves a
+// KV v2 secret's latest version with the one before it, polls with one
+// metadata read, and keeps its Vault token alive: it renews the token in the
+// background and logs in again when the token can no longer be renewed or
+// Vault rejects it.
+//
+// # Setting up
+//
+// Build a client the usual way (api.DefaultConfig reads VAULT_ADDR,
+// VAULT_NAMESPACE and the TLS variables; api.NewClient reads VAULT_TOKEN),
+// or let NewFromEnv do it, and register the source for the vault scheme:
+//
+//	src, err := vault.NewFromEnv()
+//	...
+//	defer src.Close()
+//	store, err := secrets.New(nil, secrets.WithSource("vault", src))
+//	...
+//	pw, err := store.Get(ctx, "vault://secret/mcp/db#password")
+//
+// To log in rather than start from a token (and to log in again when the
+// token expires), give an auth method, AppRole here:
+//
+//	method, err := approle.NewAppRoleAuth(roleID, &approle.SecretID{FromEnv: "APPROLE_SECRET_ID"})
+//	...
+//	src, err := vault.New(client, vault.WithAuth(method))
+//
+// New works on a copy of the client (see New): the source never changes the
+// caller's client, and the caller's later changes do not reach the source.
+//
+// # Keys and references
+//
+// A key is "<mount>/<path>": the mount of a KV engine followed by the
+// secret's path in it, as the vault command writes them ("vault kv get
+// secret/mcp/db" reads the key "secret/mcp/db"). As a reference:
+//
+//	vault://<mount>/<path>[?field=<name>][#<field>]
+//
+// Do not write the "data/" or "metadata/" segment of the KV v2 HTTP API: the
+// source adds it. The Store strips the scheme and the #field selector and
+// passes the rest to the source.
+//
+// A KV secret is a map of fields, and the value the source serves is that
+// map as compact JSON, members sorted by name, nothing HTML-escaped:
+//
+//	{"password":"s3cr3t","port":5432,"user":"app"}
+//
+// so the Store's #field selector (see secrets.Secret.Field) picks a field:
+// "vault://secret/mcp/db#password" yields s3cr3t. A string field yields its
+// text; any other JSON value (a number, a boolean, null, a nested object)
+// yields its compact JSON, numbers digit for digit as they were written
+// ("5432"). A JSON pointer reaches into nested objects: "#/tls/key".
+//
+// The query ?field=<name> makes the source itself serve one top-level field
+// (same rendering), for a Source used without a Store's selector, or where
+// the other fields of the secret should not be held in memory. A previous
+// version that lacks the field has no previous version of that field. Any
+// other query parameter fails with secrets.ErrInvalid.
+//
+// # Mounts
+//
+// The source finds a key's mount, and whether it runs KV version 1 or 2, the
+// way the vault command does: it asks Vault (GET
+// sys/internal/ui/mounts/<key>), once per mount for the life of the Source.
+// WithMount("secret", 2) declares a mount instead, which saves that call and
+// the token's need for it. A mount upgraded from version 1 to 2 while the
+// source runs is seen by a new Source.
+//
+// # Versions
+//
+// KV v2: the version id is the KV version number ("3"). Current is the latest
+// version (the metadata's current_version) and Previous the newest earlier
+// version that is neither deleted nor destroyed: after writes 1, 2, 3 and a
+// soft delete of 2, Previous is 1, and after an undelete of 2 it is 2 again.
+// A latest version that is deleted or destroyed makes the secret not found
+// (secrets.ErrNotFound): the Store keeps serving the value it has until a
+// new version is written or the deleted one undeleted. A version whose
+// deletion is only scheduled (delete_version_after) counts as live until
+// its deletion time.
+//
+// KV v1 keeps no versions: Current is the value, with secrets.ContentVersion
+// of it as its id (equal values, equal ids, in every process), and Previous
+// is always zero.
+//
+// # Polling cost
+//
+// What each operation costs, in Vault requests:
+//
+//	KV v2 Fetch (first load, Refresh, Reload)   3: metadata, latest data, previous data (2 without a previous)
+//	KV v2 background poll, unchanged            1: metadata
+//	  ... after a rotation                      + 1: the new version's data (the old current becomes previous)
+//	KV v1 Fetch or poll                         1: the value
+//	first request for a key under a mount       + 1: mount detection, unless declared with WithMount
+//	first request of the Source                 + 1: lookup-self of the client's token, or a login
+//
+// The Store polls with FetchIfChanged (secrets.ChangeDetector), which reads
+// only the metadata when nothing moved: no secret value crosses the network
+// and Vault's audit log records a metadata read, not a secret read.
+//
+// # Token lifecycle
+//
+// At the first request the source looks up the client's token
+// (auth/token/lookup-self, which Vault's default policy allows) to learn
+// its TTL, or, with no token and WithAuth, logs in. Then:
+//
+//   - A token that expires and can be renewed is renewed in the background
+//     by an api.LifetimeWatcher: at once, then at about two thirds of each
+//     lease, until it reaches its maximum TTL. Close stops it.
+//   - When the token can be renewed no further (maximum TTL reached, or not
+//     renewable and about to expire), the source logs in again through the
+//     WithAuth method before the token expires, retrying with backoff (one
+//     second doubling to a minute) if the login fails.
+//   - When Vault refuses a request with 403 because the token is invalid
+//     (expired, revoked), the source logs in again and retries the request
+//     once. A 403 that a policy causes (the token is still valid: Vault does
+//     not say "invalid token", or the token can look itself up) is returned
+//     as secrets.ErrPermission without a login, so a denied path does not
+//     mint a token per poll.
+//   - Requests never race with a token change: each request runs with the
+//     token current when it started, and a new token replaces the old one
+//     atomically for the requests that follow. Concurrent requests rejected
+//     for the same token share one login.
+//
+// Without WithAuth the source renews the client's token while Vault allows
+// and, once it expires, fails with secrets.ErrPermission. A root token, or
+// any token with no TTL, is used as it is. WithTokenEvents reports each step
+// (adopted, logged in, renewed, renewal ended, login failed) with the token's
+// TTL and accessor, never the token. Tokens the source logged in for are not
+// revoked on Close; they expire with their TTL.
+//
+// # Errors
+//
+// Errors wrap the sentinels of package secrets, and the api package's error
+// as well (errors.As finds an *api.ResponseError):
+//
+//	404, a latest version deleted or destroyed, no version written   secrets.ErrNotFound
+//	403 (after the one login it may cause), 401, a refused login     secrets.ErrPermission
+//	429, 412, 408, 5xx but 501 (503: sealed, standby, unavailable),
+//	timeouts, connection errors                                       secrets.ErrTransient
+//	a malformed key, a field missing, a mount that is not KV,
+//	an undecodable response, other 4xx                               secrets.ErrInvalid
+//
+// A canceled context is not classified: errors.Is(err, context.Canceled)
+// holds. Messages name the operation and the Vault path, which tells which
+// capability a policy lacks, and never hold a value:
+//
+//	vault: read "secret/metadata/mcp/db": permission denied: HTTP 403: 1 error occurred: * permission denied
+//
+// The api client retries 5xx responses twice by default, waiting 1 to 1.5
+// seconds each time, which would hide an unavailable Vault from the Store
+// for seconds per call. The source's copy of the client retries once, after
+// 125 to 250 milliseconds (WithMaxRetries, WithMaxRetryWait); beyond that
+// the Store's backoff, with its jitter, sets the pace.
+//
+// # Policy
+//
+// The source only reads. For the keys under secret/mcp/ of a KV v2 mount:
+//
+//	path "secret/data/mcp/*"     { capabilities = ["read"] }
+//	path "secret/metadata/mcp/*" { capabilities = ["read"] }
+//
+// For KV v1, read on the secret's own path ("legacy/mcp/*"). Mount
+// detection needs no rule of its own: Vault answers
+// sys/internal/ui/mounts/<key> for a token that has any capability under the
+// mount (and refuses with 403 otherwise, or for a key under no mount); with
+// every mount declared by WithMount it is never called. Token renewal and
+// lookup use auth/token/renew-self and auth/token/lookup-self, which the
+// default policy grants.
+package vault
