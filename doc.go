@@ -22,6 +22,9 @@
 //   - [github.com/rotorhq/rotor/sources/memory], [github.com/rotorhq/rotor/sources/env]
 //     and [github.com/rotorhq/rotor/sources/file]: local sources (files cover
 //     Kubernetes secret volumes, the CSI driver and Vault Agent output).
+//   - [github.com/rotorhq/rotor/sources/awssm] and [github.com/rotorhq/rotor/sources/vault]:
+//     AWS Secrets Manager (AWSCURRENT and AWSPREVIOUS, batched polling) and
+//     HashiCorp Vault KV v2 and v1 (versions n and n-1, token renewal).
 //   - [github.com/rotorhq/rotor/jwtkeys]: a JWT verifier that accepts the
 //     current key and, for a grace window after a rotation, the previous one;
 //     a signer that uses the current one; jwtkeys/mcpauth plugs the verifier
