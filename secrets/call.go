@@ -135,6 +135,7 @@ func CheckResponse(resp *http.Response) error {
 	return &StatusError{Code: resp.StatusCode, Status: resp.Status}
 }
 
+// Error returns the status line, as "http: 401 Unauthorized".
 func (e *StatusError) Error() string { return "http: " + e.Status }
 
 // StatusCode returns the HTTP status code.

@@ -40,6 +40,7 @@ type Error struct {
 	Err error
 }
 
+// Error names the operation, the key and the cause; never a value.
 func (e *Error) Error() string {
 	return "secrets: " + e.Op + " " + quote(e.Key) + ": " + e.Err.Error()
 }
@@ -55,6 +56,7 @@ type ReloadError struct {
 	Errors []*Error
 }
 
+// Error names the keys that failed and gives the first failure.
 func (e *ReloadError) Error() string {
 	keys := make([]string, len(e.Errors))
 	for i, ke := range e.Errors {

@@ -36,6 +36,7 @@ const (
 	TokenRenewalEnded
 )
 
+// String returns the kind's name, such as "renewed".
 func (k TokenEventKind) String() string {
 	switch k {
 	case TokenAdopted:
