@@ -254,9 +254,12 @@ func (s *Store) apply(jobs []*job, atomic bool) map[string]*Error {
 	now := s.clock.Now()
 	next := now.Add(s.ttlJittered())
 	closing := s.closed.Load()
+	// A failure counts unless a newer fetch of the key has succeeded since;
+	// one overtaken by a newer failure still does.
 	failed := map[string]*Error{}
 	for _, j := range jobs {
-		if j.err != nil && j.seq >= j.b.applied && !(closing && errors.Is(j.err, ErrClosed)) {
+		overtaken := j.seq < j.b.applied && j.b.failures == 0
+		if j.err != nil && !overtaken && !(closing && errors.Is(j.err, ErrClosed)) {
 			failed[j.b.key] = j.keyError()
 		}
 	}
