@@ -228,11 +228,6 @@ func (s *Store) validate(ctx context.Context, key string, cand Versions) (err er
 	return nil
 }
 
-// sameValues reports whether a and b hold the same versions and values.
-func sameValues(a, b Versions) bool {
-	return sameVersions(a, b) && a.Current.Equal(b.Current) && a.Previous.Equal(b.Previous)
-}
-
 // apply records the outcome of jobs. With atomic set, either every job
 // succeeded and all changes are applied in one snapshot, or none is and only
 // the failures are recorded. It returns the errors of the failed jobs by key.

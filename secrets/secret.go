@@ -203,25 +203,25 @@ type Versions struct {
 // Field applies Secret.Field to both versions. A previous version that lacks
 // the field is dropped rather than failing the whole pair.
 func (v Versions) Field(name string) (Versions, error) {
-	cur, err := v.Current.Field(name)
+	out, err := fieldVersions(v, name)
 	if err != nil {
-		return Versions{}, err
+		return Versions{}, &Error{Op: "field", Key: v.Current.Key() + "#" + name, Err: err}
 	}
-	out := Versions{Current: cur}
-	if !v.Previous.IsZero() {
-		if prev, err := v.Previous.Field(name); err == nil {
-			out.Previous = prev
-		}
-	}
+	out.Current = out.Current.with(out.Current.Key()+"#"+name, out.Current.Source(), out.Current.FetchedAt())
+	out.Previous = out.Previous.with(out.Previous.Key()+"#"+name, out.Previous.Source(), out.Previous.FetchedAt())
 	return out, nil
 }
 
-// sameVersions reports whether a and b name the same version ids.
-func sameVersions(a, b Versions) bool {
-	return a.Current.Version() == b.Current.Version() &&
-		a.Previous.Version() == b.Previous.Version() &&
-		a.Current.IsZero() == b.Current.IsZero() &&
-		a.Previous.IsZero() == b.Previous.IsZero()
+// sameValues reports whether a and b hold the same versions with the same
+// values.
+func sameValues(a, b Versions) bool {
+	return a.Current.sameAs(b.Current) && a.Previous.sameAs(b.Previous)
+}
+
+// sameAs reports whether s and t are the same version of the same value (both
+// zero counts).
+func (s Secret) sameAs(t Secret) bool {
+	return s.IsZero() == t.IsZero() && s.Version() == t.Version() && s.Equal(t)
 }
 
 // extractField finds name in the JSON object raw. Its errors never quote raw:

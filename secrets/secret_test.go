@@ -225,3 +225,24 @@ func TestContentVersion(t *testing.T) {
 		t.Fatalf("ContentVersion(hunter2) = %q, want %q", a, want)
 	}
 }
+
+func TestVersionsField(t *testing.T) {
+	v := secrets.Versions{
+		Current:  secrets.NewSecretString("app", "2", `{"pw":"new"}`),
+		Previous: secrets.NewSecretString("app", "1", `{"user":"u"}`),
+	}
+	f, err := v.Field("pw")
+	if err != nil || f.Current.Reveal() != "new" || f.Current.Key() != "app#pw" || f.Current.Version() != "2" {
+		t.Fatalf("Field: %v, key %q", err, f.Current.Key())
+	}
+	if !f.Previous.IsZero() {
+		t.Fatal("a previous version without the field was kept")
+	}
+	v.Previous = secrets.NewSecretString("app", "1", `{"pw":"old"}`)
+	if f, _ = v.Field("pw"); f.Previous.Reveal() != "old" || f.Previous.Key() != "app#pw" {
+		t.Fatalf("previous: %q", f.Previous.Key())
+	}
+	if _, err := v.Field("nope"); !errors.Is(err, secrets.ErrInvalid) {
+		t.Fatalf("missing field: %v", err)
+	}
+}

@@ -29,13 +29,19 @@ type KeyStatus struct {
 func (s *Store) Status(key string) (KeyStatus, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.clock.Now()
-	for _, b := range s.bases {
-		if field, ok := b.keys[key]; ok {
-			return s.statusLocked(b, key, field, now), true
-		}
+	ref, err := ParseRef(key)
+	if err != nil {
+		return KeyStatus{}, false
 	}
-	return KeyStatus{}, false
+	b := s.bases[ref.base()]
+	if b == nil {
+		return KeyStatus{}, false
+	}
+	field, ok := b.keys[key]
+	if !ok {
+		return KeyStatus{}, false
+	}
+	return s.statusLocked(b, key, field, s.clock.Now()), true
 }
 
 // Statuses returns the status of every key the Store serves, sorted by key.

@@ -76,11 +76,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// The Store may hold a newer credential already; if not, refresh it,
 	// at most once per minimum backoff, whatever the rate of 401s.
 	fresh, err := t.store.Get(ctx, t.key)
-	if err == nil && fresh.Version() == cred.Version() && fresh.Equal(cred) {
+	if err == nil && fresh.sameAs(cred) {
 		_ = t.store.refreshStale(ctx, t.store.cfg.backoffMin, []string{t.key})
 		fresh, err = t.store.Get(ctx, t.key)
 	}
-	if err != nil || fresh.Version() == cred.Version() && fresh.Equal(cred) {
+	if err != nil || fresh.sameAs(cred) {
 		return resp, nil
 	}
 	retry := req.Clone(ctx)
