@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/rotorhq/rotor/internal/keyquote"
 )
 
 // The classes of failure. Sources wrap their errors so that errors.Is finds one
@@ -40,13 +42,31 @@ type Error struct {
 	Err error
 }
 
-// Error names the operation, the key and the cause; never a value.
+// Error names the operation, the key and the cause; never a value. An Error
+// without a cause says "failed", one without an operation says "operation",
+// and a nil *Error says so rather than panic.
 func (e *Error) Error() string {
-	return "secrets: " + e.Op + " " + quote(e.Key) + ": " + e.Err.Error()
+	if e == nil {
+		return "secrets: <nil *Error>"
+	}
+	op := e.Op
+	if op == "" {
+		op = "operation"
+	}
+	cause := "failed"
+	if e.Err != nil {
+		cause = e.Err.Error()
+	}
+	return "secrets: " + op + " " + quote(e.Key) + ": " + cause
 }
 
-// Unwrap returns the cause.
-func (e *Error) Unwrap() error { return e.Err }
+// Unwrap returns the cause, or nil for a nil *Error.
+func (e *Error) Unwrap() error {
+	if e == nil {
+		return nil
+	}
+	return e.Err
+}
 
 // A ReloadError reports the keys that stopped a reload. Nothing was applied.
 // errors.Is and errors.As look through every key's error.
@@ -56,24 +76,41 @@ type ReloadError struct {
 	Errors []*Error
 }
 
-// Error names the keys that failed and gives the first failure.
+// Error names the keys that failed and gives the first failure. Nil
+// elements of Errors are skipped, and a nil *ReloadError says so rather than
+// panic.
 func (e *ReloadError) Error() string {
-	keys := make([]string, len(e.Errors))
-	for i, ke := range e.Errors {
-		keys[i] = quote(ke.Key)
+	if e == nil {
+		return "secrets: <nil *ReloadError>"
 	}
-	msg := "secrets: reload applied nothing: " + strconv.Itoa(len(e.Errors)) + " key(s) failed: " + strings.Join(keys, ", ")
-	if len(e.Errors) > 0 {
-		msg += " (first: " + e.Errors[0].Error() + ")"
+	var keys []string
+	var first *Error
+	for _, ke := range e.Errors {
+		if ke == nil {
+			continue
+		}
+		if first == nil {
+			first = ke
+		}
+		keys = append(keys, quote(ke.Key))
 	}
-	return msg
+	if first == nil {
+		return "secrets: reload applied nothing"
+	}
+	return "secrets: reload applied nothing: " + strconv.Itoa(len(keys)) + " key(s) failed: " +
+		strings.Join(keys, ", ") + " (first: " + first.Error() + ")"
 }
 
-// Unwrap returns the per-key errors.
+// Unwrap returns the per-key errors, leaving out nil elements.
 func (e *ReloadError) Unwrap() []error {
-	out := make([]error, len(e.Errors))
-	for i, ke := range e.Errors {
-		out[i] = ke
+	if e == nil {
+		return nil
+	}
+	out := make([]error, 0, len(e.Errors))
+	for _, ke := range e.Errors {
+		if ke != nil {
+			out = append(out, ke)
+		}
 	}
 	return out
 }
@@ -87,15 +124,11 @@ func newReloadError(errs map[string]*Error) *ReloadError {
 	return re
 }
 
-// quote quotes a key for a message. Keys are names, not values, but may hold
-// odd bytes; quoting keeps the message on one line.
-func quote(s string) string {
-	const max = 256
-	if len(s) > max {
-		s = s[:max] + "..."
-	}
-	return strconv.Quote(s)
-}
+// quote quotes a key for a message. Keys are names, not values, but may be
+// of any length and hold any bytes: the quoted form is cut to a bounded
+// length and stays on one line (see keyquote.Quote), the same form the
+// sources of this module use.
+func quote(s string) string { return keyquote.Quote(s) }
 
 func constantTimeEqual(a, b string) bool {
 	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
