@@ -20,9 +20,18 @@ var (
 // called. It is the only way the library installs a signal handler, and it is
 // opt-in.
 //
-// Signals that arrive while a reload runs are coalesced into one more reload,
-// so a burst of signals costs at most two. The outcome of each reload is
-// logged through the Store's logger. stop stops relaying the signals and
+// Signals do not queue. A signal that arrives while no reload runs starts
+// one; the signals that arrive while a reload runs cost one more reload
+// between them, started when the running one ends. Until ReloadOnSignal
+// stops, every signal is thus followed by a reload that starts after it
+// arrived, and reads what was changed before it was sent. A burst of signals
+// that all arrive while the reload started by the first of them runs costs
+// two reloads, however many signals it holds; a signal that arrives once the
+// second has begun costs a third. A signal arrives when os/signal hands it
+// over, which may be some time after it was sent: how a burst of real
+// signals splits between reloads depends on the scheduler.
+//
+// The outcome of each reload is logged through the Store's logger. stop stops relaying the signals and
 // waits for the goroutine to return; it is safe to call more than once. Once
 // it returns, or once ctx has ended or the Store has closed, the signals are
 // delivered as they were before the call (to other handlers registered with
