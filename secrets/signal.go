@@ -31,11 +31,11 @@ var (
 // over, which may be some time after it was sent: how a burst of real
 // signals splits between reloads depends on the scheduler.
 //
-// The outcome of each reload is logged through the Store's logger. stop stops relaying the signals and
-// waits for the goroutine to return; it is safe to call more than once. Once
-// it returns, or once ctx has ended or the Store has closed, the signals are
-// delivered as they were before the call (to other handlers registered with
-// os/signal, or to the default action).
+// The outcome of each reload is logged through the Store's logger. stop
+// stops relaying the signals and waits for the goroutine to return; it is
+// safe to call more than once. Once it returns, or once ctx has ended or the
+// Store has closed, the signals are delivered as they were before the call
+// (to other handlers registered with os/signal, or to the default action).
 func ReloadOnSignal(ctx context.Context, store *Store, sigs ...os.Signal) (stop func()) {
 	if len(sigs) == 0 {
 		sigs = []os.Signal{syscall.SIGHUP}
