@@ -50,6 +50,11 @@
 // in one secret with a rotated_at time (below), from which every process
 // measures the period.
 //
+// A Verifier's keys only move forward. A verification that read the versions
+// before a rotation, and goes on after another one has loaded the new keys,
+// uses the new keys too: it never puts the older ones back, and the grace
+// period of a rotation starts once, when its keys are first loaded.
+//
 // # What to watch
 //
 // Verifier.Stats returns the counters: tokens verified with the current key,

@@ -59,3 +59,24 @@ func (v *Verifier) CachedKeys() []any {
 	}
 	return out
 }
+
+// SetAfterReadHook makes every use of the keys call f after it has read the
+// Store's versions and before it compares them with the cached key set. Set
+// it before the Verifier is used concurrently.
+func (v *Verifier) SetAfterReadHook(f func()) { v.ring.afterRead = f }
+
+// SetLockedHook makes every rebuild of the key set call f once it holds the
+// rebuild lock. Set it before the Verifier is used concurrently.
+func (v *Verifier) SetLockedHook(f func()) { v.ring.locked = f }
+
+// SetAfterReadHook is Verifier.SetAfterReadHook for a Signer.
+func (s *Signer) SetAfterReadHook(f func()) { s.ring.afterRead = f }
+
+// CachedVersion returns the version id of the current key set a Signer
+// holds, "" when it holds none.
+func (s *Signer) CachedVersion() string {
+	if ks := s.ring.set.Load(); ks != nil {
+		return ks.cur.Version()
+	}
+	return ""
+}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,16 +24,31 @@ const (
 // Store for the versions (a lock-free read of one snapshot), compares them
 // with the tag (two pointer comparisons) and, when they match, uses the keys
 // as they are. Only when the Store serves other Secrets does the keyring take
-// its mutex, and it parses again only when the values themselves changed: a
+// its lock, and it parses again only when the values themselves changed: a
 // refresh that found nothing new costs a comparison, not a parse.
+//
+// The ring only moves forward. A rebuild reads the Store's versions again
+// while it holds the lock, and builds from that read, never from the one
+// that sent it there: that read may be older than a set another caller built
+// since (it was preempted between the two), and building from it would put
+// the older keys back and start their grace period again. Reads made under
+// the lock follow each other, so the sets are built in the order in which
+// the Store served their versions, and a rotation's grace period starts once,
+// when its keys are first built.
 type keyring struct {
 	store *secrets.Store
 	name  string
 	cfg   *config
 	role  role
 
-	set atomic.Pointer[keySet]
-	mu  sync.Mutex // serializes rebuilds
+	set  atomic.Pointer[keySet]
+	lock chan struct{} // capacity 1; held while a set is built and published
+
+	// Hooks for tests, nil otherwise. afterRead is called in get after the
+	// Store's versions are read, before they are compared with the set;
+	// locked in rebuild once the lock is held.
+	afterRead func()
+	locked    func()
 }
 
 // keySet is the parsed form of one pair of versions. It is never modified
@@ -75,18 +89,38 @@ func (r *keyring) get(ctx context.Context) (*keySet, error) {
 	if err != nil {
 		return nil, err
 	}
+	if r.afterRead != nil {
+		r.afterRead()
+	}
 	if ks := r.set.Load(); ks != nil && ks.cur == v.Current && ks.prev == v.Previous {
 		return ks, nil
 	}
-	return r.rebuild(v), nil
+	return r.rebuild(ctx)
 }
 
-func (r *keyring) rebuild(v secrets.Versions) *keySet {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+// rebuild publishes and returns the key set for the versions the Store serves
+// once the lock is held.
+func (r *keyring) rebuild(ctx context.Context) (*keySet, error) {
+	select {
+	case r.lock <- struct{}{}:
+	default:
+		select {
+		case r.lock <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	defer func() { <-r.lock }()
+	if r.locked != nil {
+		r.locked()
+	}
+	v, err := r.store.Versions(ctx, r.name)
+	if err != nil {
+		return nil, err
+	}
 	old := r.set.Load()
 	if old != nil && old.cur == v.Current && old.prev == v.Previous {
-		return old
+		return old, nil
 	}
 	if old != nil && sameSecret(old.cur, v.Current) && (r.role == roleSign || sameSecret(old.prev, v.Previous)) {
 		// The Store re-published the same values (a refresh that found
@@ -94,11 +128,11 @@ func (r *keyring) rebuild(v secrets.Versions) *keySet {
 		ks := *old
 		ks.cur, ks.prev = v.Current, v.Previous
 		r.set.Store(&ks)
-		return &ks
+		return &ks, nil
 	}
 	ks := r.build(v, old)
 	r.set.Store(ks)
-	return ks
+	return ks, nil
 }
 
 func sameSecret(a, b secrets.Secret) bool {

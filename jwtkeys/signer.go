@@ -37,7 +37,7 @@ func NewSigner(store *secrets.Store, key string, opts ...Option) (*Signer, error
 		cfg.clock = store.Clock()
 	}
 	s := &Signer{cfg: cfg}
-	s.ring = keyring{store: store, name: key, cfg: &s.cfg, role: roleSign}
+	s.ring = keyring{store: store, name: key, cfg: &s.cfg, role: roleSign, lock: make(chan struct{}, 1)}
 	return s, nil
 }
 

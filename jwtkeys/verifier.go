@@ -47,7 +47,7 @@ func NewVerifier(store *secrets.Store, key string, opts ...Option) (*Verifier, e
 		cfg.clock = store.Clock()
 	}
 	v := &Verifier{cfg: cfg}
-	v.ring = keyring{store: store, name: key, cfg: &v.cfg, role: roleVerify}
+	v.ring = keyring{store: store, name: key, cfg: &v.cfg, role: roleVerify, lock: make(chan struct{}, 1)}
 	v.parser = jwt.NewParser(jwt.WithStrictDecoding())
 	vopts := []jwt.ParserOption{
 		jwt.WithTimeFunc(cfg.clock.Now),
