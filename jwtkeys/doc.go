@@ -94,10 +94,11 @@
 // base64; declare FormatHMAC to use a value exactly as stored, whitespace
 // included.
 //
-// Keys are refused when loaded if they are weak or malformed: an HMAC key of
-// fewer than 32 bytes, an RSA modulus outside 2048 to 8192 bits, an elliptic
-// curve other than P-256, P-384 and P-521, an inconsistent private JWK, a
-// value over MaxKeyMaterialSize. A JWK Set skips the keys that are not for
+// Keys are refused when loaded if they are weak, malformed or unusable: an
+// HMAC key of fewer than 32 bytes, an RSA modulus outside 2048 to 8192 bits,
+// an RSA public exponent that crypto/rsa does not verify with (even, below 3,
+// or above 2³¹−1), an elliptic curve other than P-256, P-384 and P-521, an
+// inconsistent private JWK, a value over MaxKeyMaterialSize. A JWK Set skips the keys that are not for
 // signatures ("use" other than "sig", key_ops without "verify" or "sign") or
 // of a type it does not know, but refuses the whole set if a key of a known
 // type is malformed or weak. A Verifier uses the public half of a private

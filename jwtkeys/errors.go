@@ -75,8 +75,9 @@ var (
 var (
 	// ErrInvalidKey: the secret's value is not key material this package
 	// accepts: unrecognised or malformed, an unsupported key type or curve,
-	// or a weak key (an HMAC key shorter than 32 bytes, an RSA modulus
-	// shorter than 2048 bits).
+	// a weak key (an HMAC key shorter than 32 bytes, an RSA modulus shorter
+	// than 2048 bits), or a key crypto/rsa would refuse to verify with (an
+	// RSA public exponent above 2³¹−1).
 	ErrInvalidKey = errors.New("invalid key material")
 	// ErrNoSigningKey: a Signer's secret holds no key that can sign (only
 	// public keys).

@@ -22,10 +22,11 @@ import (
 
 // Limits on key material.
 const (
-	minHMACKeySize = 32   // bytes; RFC 7518 §3.2 for HS256
-	minRSABits     = 2048 // RFC 7518 §3.3
-	maxRSABits     = 8192 // bounds the cost of one verification
-	maxKeysInValue = 64   // keys in one JWK Set or PEM bundle
+	minHMACKeySize = 32        // bytes; RFC 7518 §3.2 for HS256
+	minRSABits     = 2048      // RFC 7518 §3.3
+	maxRSABits     = 8192      // bounds the cost of one verification
+	maxRSAExponent = 1<<31 - 1 // crypto/rsa refuses larger public exponents
+	maxKeysInValue = 64        // keys in one JWK Set or PEM bundle
 	base64Prefix   = "base64:"
 )
 
@@ -482,6 +483,10 @@ func fromPrivate(priv any) (*key, error) {
 	return k, nil
 }
 
+// checkRSA refuses the RSA public keys that are weak or that crypto/rsa
+// refuses to verify with, so that such a key fails when it is loaded (and in
+// KeyValidator) rather than on every token. Every RSA key, of every encoding,
+// public or private, passes through it.
 func checkRSA(p *rsa.PublicKey) error {
 	if p.N == nil || p.N.Sign() <= 0 || p.N.Bit(0) == 0 {
 		return invalidKey("invalid RSA modulus")
@@ -493,6 +498,9 @@ func checkRSA(p *rsa.PublicKey) error {
 	}
 	if p.E < 3 || p.E&1 == 0 {
 		return invalidKey("invalid RSA public exponent")
+	}
+	if p.E > maxRSAExponent {
+		return invalidKey("RSA public exponent is larger than 2^31-1, which crypto/rsa refuses")
 	}
 	return nil
 }

@@ -6,13 +6,16 @@ import (
 	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
+	"math/big"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/rotorhq/rotor/jwtkeys"
 	"github.com/rotorhq/rotor/secrets"
 )
@@ -300,5 +303,139 @@ func TestKeysParsedOncePerVersion(t *testing.T) {
 	}
 	if slices.Equal(first[:1], v.CachedKeys()[:1]) {
 		t.Fatal("rotation did not parse the new key")
+	}
+}
+
+// rsaWithExponent returns rsa1's key with public exponent e, and the private
+// key for it when e is invertible modulo λ(n) (nil otherwise).
+func rsaWithExponent(t testing.TB, e *big.Int) (*rsa.PublicKey, *rsa.PrivateKey) {
+	t.Helper()
+	base := privateKey(t, "rsa1.key.pem").(*rsa.PrivateKey)
+	if !e.IsInt64() {
+		return nil, nil
+	}
+	pub := &rsa.PublicKey{N: base.N, E: int(e.Int64())}
+	one := big.NewInt(1)
+	p1 := new(big.Int).Sub(base.Primes[0], one)
+	q1 := new(big.Int).Sub(base.Primes[1], one)
+	lambda := new(big.Int).Div(new(big.Int).Mul(p1, q1), new(big.Int).GCD(nil, nil, p1, q1))
+	d := new(big.Int).ModInverse(e, lambda)
+	if d == nil {
+		return pub, nil
+	}
+	priv := &rsa.PrivateKey{PublicKey: *pub, D: d, Primes: base.Primes}
+	priv.Precompute()
+	return pub, priv
+}
+
+// TestRSAExponentLimit: crypto/rsa verifies with public exponents up to
+// 2³¹−1 only. A key with a larger one is refused when loaded, in every
+// encoding, so that KeyValidator rejects a rotation to it; the largest
+// exponent crypto/rsa takes loads and verifies.
+func TestRSAExponentLimit(t *testing.T) {
+	pemOf := func(typ string, der []byte) string {
+		return string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}))
+	}
+	pkix := func(pub *rsa.PublicKey) string {
+		der, err := x509.MarshalPKIXPublicKey(pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pemOf("PUBLIC KEY", der)
+	}
+	enc := base64.RawURLEncoding.EncodeToString
+	jwkE := func(pub *rsa.PublicKey, e []byte) string {
+		return mustJSON(t, map[string]any{"kty": "RSA", "n": enc(pub.N.Bytes()), "e": enc(e)})
+	}
+
+	// The largest exponent crypto/rsa accepts: loads, and verifies.
+	maxE := big.NewInt(1<<31 - 1)
+	pub, priv := rsaWithExponent(t, maxE)
+	if priv == nil {
+		t.Fatal("2³¹−1 is not invertible for the test key")
+	}
+	e := newEnv(t, "jwt", pkix(pub))
+	v := e.verifier(t, "jwt")
+	tok := signWith(t, jwt.SigningMethodRS256, priv, nil, claimsAt(e.clk.Now()))
+	if _, err := v.Verify(ctx, tok); err != nil {
+		t.Fatalf("exponent 2³¹−1: %v", err)
+	}
+
+	// Larger ones, in each encoding.
+	big31, _ := rsaWithExponent(t, big.NewInt(1<<31+1))
+	big33, _ := rsaWithExponent(t, big.NewInt(1<<32+1))
+	e65 := new(big.Int).Add(new(big.Int).Lsh(big.NewInt(1), 64), big.NewInt(1))
+	n := big31.N
+	// A PKCS #1 public key with a 65-bit exponent, which no Go type holds.
+	der65, err := asn1.Marshal(struct{ N, E *big.Int }{n, e65})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv := jwtkeys.KeyValidator()
+	for _, tc := range []struct{ name, value string }{
+		{"PKIX, 2³¹+1", pkix(big31)},
+		{"PKCS #1, 2³¹+1", pemOf("RSA PUBLIC KEY", x509.MarshalPKCS1PublicKey(big31))},
+		{"PKIX, 2³²+1", pkix(big33)},
+		{"PKCS #1, 2⁶⁴+1", pemOf("RSA PUBLIC KEY", der65)},
+		{"JWK, 2³¹+1", jwkE(big31, big.NewInt(1<<31+1).Bytes())},
+		{"JWK, 2³²+1", jwkE(big31, big.NewInt(1<<32+1).Bytes())},
+		{"JWK, 2⁶⁴+1", jwkE(big31, e65.Bytes())},
+		{"JWK Set, 2³¹+1", `{"keys":[` + jwkE(big31, big.NewInt(1<<31+1).Bytes()) + `]}`},
+		{"pair, 2³¹+1", mustJSON(t, map[string]any{"current": pkix(big31)})},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := kv(ctx, "jwt", secrets.Versions{Current: secrets.NewSecretString("jwt", "9", tc.value)})
+			if !errors.Is(err, jwtkeys.ErrInvalidKey) {
+				t.Fatalf("KeyValidator = %v, want ErrInvalidKey", err)
+			}
+			if _, _, _, _, err := jwtkeys.ParseForTest([]byte(tc.value)); !errors.Is(err, jwtkeys.ErrInvalidKey) {
+				t.Fatalf("parse = %v, want ErrInvalidKey", err)
+			}
+			e := newEnv(t, "jwt", tc.value)
+			err = e.verifier(t, "jwt").Load(ctx)
+			if !errors.Is(err, jwtkeys.ErrInvalidKey) || !errors.Is(err, jwtkeys.ErrKeyUnavailable) {
+				t.Fatalf("Verifier.Load = %v, want ErrKeyUnavailable with ErrInvalidKey", err)
+			}
+		})
+	}
+}
+
+// TestRotationToLargeExponentRejected: through a Store with KeyValidator, a
+// rotation to an RSA key with an exponent over 2³¹−1 is rejected, and the
+// working key keeps verifying.
+func TestRotationToLargeExponentRejected(t *testing.T) {
+	big31, _ := rsaWithExponent(t, big.NewInt(1<<31+1))
+	der, err := x509.MarshalPKIXPublicKey(big31)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+
+	e := newEnv(t, "unused")
+	e.src.Set("jwt", testKey(t, "rsa1.pub.pem"))
+	st, err := newStoreWith(t, e, jwtkeys.KeyValidator(), "jwt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := jwtkeys.NewVerifier(st, "jwt", jwtkeys.WithClock(e.clk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := signWith(t, jwt.SigningMethodRS256, privateKey(t, "rsa1.key.pem"), nil, claimsAt(e.clk.Now()))
+	if _, err := v.Verify(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	e.src.Set("jwt", bad)
+	if err := st.Refresh(ctx, "jwt"); !errors.Is(err, jwtkeys.ErrInvalidKey) {
+		t.Fatalf("Refresh = %v, want a rejection wrapping ErrInvalidKey", err)
+	}
+	if vs, err := st.Versions(ctx, "jwt"); err != nil || vs.Current.Version() != "1" {
+		t.Fatalf("the Store serves version %q (%v), want the working 1", vs.Current.Version(), err)
+	}
+	if _, err := v.Verify(ctx, tok); err != nil {
+		t.Fatalf("after the rejected rotation: %v", err)
+	}
+	if st := v.Stats(); st.CurrentVersion != "1" || st.KeyError != nil {
+		t.Fatalf("stats = %+v", st)
 	}
 }
