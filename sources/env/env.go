@@ -19,6 +19,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/rotorhq/rotor/internal/keyquote"
 	"github.com/rotorhq/rotor/secrets"
 )
 
@@ -52,14 +53,14 @@ func (s *Source) Fetch(ctx context.Context, key string) (secrets.Versions, error
 	}
 	name := s.prefix + key
 	if name == "" || strings.ContainsAny(name, "=\x00") {
-		return secrets.Versions{}, fmt.Errorf("env: %q is not a variable name: %w", name, secrets.ErrInvalid)
+		return secrets.Versions{}, fmt.Errorf("env: %s is not a variable name: %w", keyquote.Quote(name), secrets.ErrInvalid)
 	}
 	v, ok := os.LookupEnv(name)
 	if !ok {
-		return secrets.Versions{}, fmt.Errorf("env: $%s is not set: %w", name, secrets.ErrNotFound)
+		return secrets.Versions{}, fmt.Errorf("env: variable %s is not set: %w", keyquote.Quote(name), secrets.ErrNotFound)
 	}
 	if v == "" {
-		return secrets.Versions{}, fmt.Errorf("env: $%s is empty: %w", name, secrets.ErrInvalid)
+		return secrets.Versions{}, fmt.Errorf("env: variable %s is empty: %w", keyquote.Quote(name), secrets.ErrInvalid)
 	}
 	return secrets.Versions{Current: secrets.NewSecretString(key, secrets.ContentVersion([]byte(v)), v)}, nil
 }

@@ -74,3 +74,25 @@ func TestErrorHoldsNoValue(t *testing.T) {
 		t.Fatalf("field of a non-JSON value: err = %v", err)
 	}
 }
+
+// TestKeysInErrorsAreBounded asks for a 1 MiB name and names holding a
+// newline: the errors are short and on one line.
+func TestKeysInErrorsAreBounded(t *testing.T) {
+	t.Setenv("ROTOR_EMPTY_A\nB", "")
+	src := env.New()
+	for name, key := range map[string]string{
+		"1 MiB name":       strings.Repeat("K", 1<<20),
+		"1 MiB bad name":   strings.Repeat("=", 1<<20),
+		"newline, unset":   "ROTOR_UNSET_A\nB",
+		"newline, empty":   "ROTOR_EMPTY_A\nB",
+		"newline, invalid": "A\n=B",
+	} {
+		_, err := src.Fetch(context.Background(), key)
+		if err == nil {
+			t.Fatalf("%s: no error", name)
+		}
+		if msg := err.Error(); len(msg) >= 1024 || strings.ContainsAny(msg, "\n\r") {
+			t.Errorf("%s: message of %d bytes, or not on one line: %.300q", name, len(msg), msg)
+		}
+	}
+}

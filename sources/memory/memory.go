@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/rotorhq/rotor/internal/keyquote"
 	"github.com/rotorhq/rotor/secrets"
 )
 
@@ -70,7 +71,7 @@ func (s *Source) Fetch(ctx context.Context, key string) (secrets.Versions, error
 	defer s.mu.RUnlock()
 	it := s.keys[key]
 	if it == nil {
-		return secrets.Versions{}, fmt.Errorf("memory: key %q: %w", key, secrets.ErrNotFound)
+		return secrets.Versions{}, fmt.Errorf("memory: key %s: %w", keyquote.Quote(key), secrets.ErrNotFound)
 	}
 	// Secrets are immutable, so handing out the stored ones shares nothing
 	// a caller could change.

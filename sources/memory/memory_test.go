@@ -2,6 +2,8 @@ package memory_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -50,5 +52,23 @@ func TestDeleteThenSetStartsAfresh(t *testing.T) {
 	}
 	if v.Current.Version() == "1" || v.Current.Version() == "2" {
 		t.Fatalf("a new key reused version id %q", v.Current.Version())
+	}
+}
+
+// TestKeysInErrorsAreBounded asks for a 1 MiB key and a key holding a
+// newline: the errors are short and on one line.
+func TestKeysInErrorsAreBounded(t *testing.T) {
+	src := memory.New()
+	for name, key := range map[string]string{
+		"1 MiB key":      strings.Repeat("k", 1<<20),
+		"newline in key": "A\nB",
+	} {
+		_, err := src.Fetch(context.Background(), key)
+		if !errors.Is(err, secrets.ErrNotFound) {
+			t.Fatalf("%s: err = %v", name, err)
+		}
+		if msg := err.Error(); len(msg) >= 1024 || strings.ContainsAny(msg, "\n\r") {
+			t.Errorf("%s: message of %d bytes, or not on one line: %.300q", name, len(msg), msg)
+		}
 	}
 }
