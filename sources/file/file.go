@@ -116,12 +116,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/rotorhq/rotor/internal/keyquote"
 	"github.com/rotorhq/rotor/secrets"
 )
 
@@ -214,7 +214,7 @@ func WithDir(dir string) Option {
 		}
 		abs, err := filepath.Abs(dir)
 		if err != nil {
-			return fmt.Errorf("file: WithDir(%q): %w", dir, err)
+			return fmt.Errorf("file: WithDir(%s): %w", quote(dir), err)
 		}
 		c.dir = abs
 		return nil
@@ -476,12 +476,7 @@ func sameIDs(a, b secrets.Versions) bool {
 		a.Previous.IsZero() == b.Previous.IsZero()
 }
 
-// quote quotes a key or path for an error message. Keys and paths are names,
-// never values.
-func quote(s string) string {
-	const max = 256
-	if len(s) > max {
-		s = s[:max] + "..."
-	}
-	return strconv.Quote(s)
-}
+// quote quotes a key or path for an error message, cut to a bounded length
+// and on one line (see keyquote.Quote). Keys and paths are names, never
+// values.
+func quote(s string) string { return keyquote.Quote(s) }

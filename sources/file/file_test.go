@@ -563,3 +563,57 @@ func TestMaxSize(t *testing.T) {
 		t.Fatalf("a file over the limit: err = %v, want ErrInvalid", err)
 	}
 }
+
+// TestKeysInErrorsAreBounded asks for 1 MiB keys and keys holding a newline,
+// absolute and relative, missing and present but unreadable: every error is
+// short and on one line, and still says what happened.
+func TestKeysInErrorsAreBounded(t *testing.T) {
+	dir := t.TempDir()
+	mustWrite(t, dir, "A\nB.json", "{not json")
+	if err := os.Mkdir(filepath.Join(dir, "sub\ndir"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	src := newSource(t, file.WithDir(dir))
+	long := strings.Repeat("k", 1<<20)
+	for _, tc := range []struct {
+		name, key string
+		class     error
+	}{
+		{"1 MiB absolute", "/" + long, secrets.ErrInvalid},
+		{"1 MiB relative", long, secrets.ErrInvalid},
+		{"1 MiB of segments", strings.Repeat("d/", 1<<19) + "k", secrets.ErrInvalid}, // ENAMETOOLONG
+		{"1 MiB escaping", strings.Repeat("../", 1<<18), secrets.ErrInvalid},
+		{"newline, missing", "/nonexistent\n/x", secrets.ErrNotFound},
+		{"newline, relative missing", "A\nC", secrets.ErrNotFound},
+		{"newline, not JSON", "A\nB.json", secrets.ErrInvalid},
+		{"newline, directory", "sub\ndir", secrets.ErrInvalid},
+		{"newline, NUL", "A\n\x00", secrets.ErrInvalid},
+	} {
+		for _, fetch := range []func() error{
+			func() error { _, err := src.Fetch(ctxT(t), tc.key); return err },
+			func() error { return src.FetchIfChanged(ctxT(t), secrets.Request{Key: tc.key}).Err },
+		} {
+			err := fetch()
+			if !errors.Is(err, tc.class) {
+				t.Errorf("%s: err = %.300v, want %v", tc.name, err, tc.class)
+				continue
+			}
+			if msg := err.Error(); len(msg) >= 1024 || strings.ContainsAny(msg, "\n\r") {
+				t.Errorf("%s: message of %d bytes, or not on one line: %.300q", tc.name, len(msg), msg)
+			}
+		}
+	}
+	var pe *os.PathError
+	_, err := src.Fetch(ctxT(t), "A\nC")
+	if !errors.As(err, &pe) || !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the os error is no longer in the chain: %v", err)
+	}
+	if want := `file: read "` + dir + `/A\nC": secret not found: stat: no such file or directory`; err.Error() != want {
+		t.Errorf("message:\n%s\nwant\n%s", err, want)
+	}
+	if _, err := file.New(file.WithDir("/tmp/" + long)); err != nil {
+		if msg := err.Error(); len(msg) >= 1024 || strings.ContainsAny(msg, "\n\r") {
+			t.Errorf("WithDir: message of %d bytes", len(msg))
+		}
+	}
+}

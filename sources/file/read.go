@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rotorhq/rotor/internal/keyquote"
 	"github.com/rotorhq/rotor/secrets"
 )
 
@@ -138,10 +139,28 @@ func lastChange(fi os.FileInfo) time.Time {
 }
 
 // ioError wraps an error of the os package with its class. Such errors name
-// the path and the system call, never the content.
+// the path and the system call, never the content; the path is quoted once,
+// bounded, and the cause printed without it (see osError).
 func ioError(path string, err error) error {
-	return fmt.Errorf("file: read %s: %w: %w", quote(path), classify(err), err)
+	return fmt.Errorf("file: read %s: %w: %w", quote(path), classify(err), &osError{err})
 }
+
+// osError prints an error of the os package or of fsnotify without the path
+// it holds, which the message around it already quotes and which may be of
+// any length or hold a newline; anything else it prints on one bounded line.
+// The error itself stays in the chain, for errors.Is (fs.ErrNotExist) and
+// errors.As (*fs.PathError).
+type osError struct{ err error }
+
+func (e *osError) Error() string {
+	var pe *fs.PathError
+	if errors.As(e.err, &pe) && pe.Err != nil {
+		return keyquote.Line(pe.Op+": "+pe.Err.Error(), keyquote.Max)
+	}
+	return keyquote.Line(e.err.Error(), keyquote.Max)
+}
+
+func (e *osError) Unwrap() error { return e.err }
 
 // failf returns an error of class about the file at path. msg must not hold
 // any part of the content.

@@ -62,7 +62,7 @@ func (s *Source) Watch(ctx context.Context, changed func(key string)) error {
 	}
 	fw, err := fsnotify.NewWatcher()
 	if err != nil {
-		return fmt.Errorf("file: watch: %w", err)
+		return fmt.Errorf("file: watch: %w", &osError{err})
 	}
 	defer fw.Close()
 
@@ -102,7 +102,7 @@ func (s *Source) Watch(ctx context.Context, changed func(key string)) error {
 				return errors.New("file: watch: fsnotify stopped")
 			}
 			if !errors.Is(err, fsnotify.ErrEventOverflow) {
-				return fmt.Errorf("file: watch: %w", err)
+				return fmt.Errorf("file: watch: %w", &osError{err})
 			}
 			// Events were lost: anything may have changed.
 			changed("")
