@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/aws/smithy-go"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/rotorhq/rotor/internal/keyquote"
 	"github.com/rotorhq/rotor/secrets"
 )
 
@@ -235,7 +235,7 @@ func sameSecret(id string, e types.SecretValueEntry) bool {
 func (s *Source) followUp(ctx context.Context, req secrets.Request, f followUp, brk *breaker) secrets.Result {
 	if err := brk.tripped(); err != nil {
 		return secrets.Result{Err: fmt.Errorf("awssm: %s: %w: not polled, since Secrets Manager throttled this round: %w",
-			strconv.Quote(f.r.id), secrets.ErrTransient, err)}
+			keyquote.Quote(f.r.id), secrets.ErrTransient, err)}
 	}
 	var r secrets.Result
 	switch {

@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/rotorhq/rotor/internal/keyquote"
 	"github.com/rotorhq/rotor/secrets"
 )
 
@@ -129,7 +129,7 @@ func classOf(err error) error {
 // decoded: its message may quote bytes of the response, which can be the
 // secret, so it is replaced with a description.
 func callError(op string, r secretRef, what string, err error) error {
-	prefix := "awssm: " + op + " " + strconv.Quote(r.id)
+	prefix := "awssm: " + op + " " + keyquote.Quote(r.id)
 	if what != "" {
 		prefix += " (" + what + ")"
 	}
@@ -145,7 +145,7 @@ func callError(op string, r secretRef, what string, err error) error {
 		if errors.As(err, &ne) {
 			// The connection failed while the response was read; the
 			// network error quotes no part of the response.
-			return fmt.Errorf("%s: %w: reading the response: %w", prefix, secrets.ErrTransient, ne)
+			return fmt.Errorf("%s: %w: reading the response: %w", prefix, secrets.ErrTransient, bounded(ne))
 		}
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 			return fmt.Errorf("%s: %w: the response was cut short", prefix, secrets.ErrTransient)
@@ -154,10 +154,27 @@ func callError(op string, r secretRef, what string, err error) error {
 	}
 	class := classOf(err)
 	if class == nil {
-		return fmt.Errorf("%s: %w", prefix, err)
+		return fmt.Errorf("%s: %w", prefix, bounded(err))
 	}
-	return fmt.Errorf("%s: %w: %w", prefix, class, err)
+	return fmt.Errorf("%s: %w: %w", prefix, class, bounded(err))
 }
+
+// maxCause is the most bytes of an SDK error's message that an error of this
+// package repeats.
+const maxCause = 512
+
+// boundedError prints the message of an error of the SDK on one line of at
+// most maxCause bytes: the service may echo the request in it (a
+// ValidationException quotes the SecretId it refused, whatever its length or
+// content), and the URL of a failed connection is in it. The error itself
+// stays in the chain, for errors.Is and errors.As.
+type boundedError struct{ err error }
+
+func (e *boundedError) Error() string { return keyquote.Line(e.err.Error(), maxCause) }
+func (e *boundedError) Unwrap() error { return e.err }
+
+// bounded wraps err in a boundedError.
+func bounded(err error) error { return &boundedError{err} }
 
 // entryError turns an entry of BatchGetSecretValue's Errors into the error
 // GetSecretValue would have returned for the secret, so that errors.As finds
@@ -186,7 +203,7 @@ func entryError(e types.APIErrorType) error {
 // valueError reports a version that holds something this package cannot
 // serve. Its message names the secret and the version, never the value.
 func valueError(r secretRef, versionID, problem string) error {
-	return fmt.Errorf("awssm: %s version %s: %w: %s", strconv.Quote(r.id), strconv.Quote(versionID), secrets.ErrInvalid, problem)
+	return fmt.Errorf("awssm: %s version %s: %w: %s", keyquote.Quote(r.id), keyquote.Quote(versionID), secrets.ErrInvalid, problem)
 }
 
 func derefString(p *string) string {

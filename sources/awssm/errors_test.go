@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -324,5 +325,57 @@ func TestResponseCutShortIsTransient(t *testing.T) {
 			t.Fatalf("%v: err = %v, want ErrTransient", cause, err)
 		}
 		noLeak(t, err)
+	}
+}
+
+// TestKeysInErrorsAreBounded asks, through each path (GetSecretValue,
+// DescribeSecret, BatchGetSecretValue), for 1 MiB keys and keys holding a
+// newline: every error is short and on one line, the service's echo of the
+// SecretId in a ValidationException included.
+func TestKeysInErrorsAreBounded(t *testing.T) {
+	srv, src := newSource(t)
+	srv.Put("there", canary)
+	long := strings.Repeat("k", 1<<20)
+	// Past AWS's limit of 2048 for a SecretId but within the limit of a
+	// request body: the ValidationException quotes the whole SecretId.
+	echoed := strings.Repeat("e", 64<<10)
+	known := secrets.Versions{Current: secrets.NewSecretString("k", "v0", "x")}
+	for name, key := range map[string]string{
+		"1 MiB name":               long,
+		"64 KiB name":              echoed,
+		"64 KiB name, newlines":    strings.Repeat("e\n", 32<<10),
+		"1 MiB stage":              "there?versionStage=" + long,
+		"1 MiB version id":         "there?versionId=" + long,
+		"1 MiB query name":         "there?" + long + "=1",
+		"1 MiB malformed query":    "there?" + strings.Repeat("%", 1<<20),
+		"1 MiB without name":       "?" + long,
+		"newline in name":          "A\nB",
+		"newline in stage":         "there?versionStage=A%0AB",
+		"newline in version id":    "there?versionId=A%0AB",
+		"newline in query name":    "there?a%0Ab=1",
+		"newline in missing value": "A\nB?versionStage=",
+	} {
+		errs := []error{}
+		_, err := src.Fetch(ctxT(t), key)
+		errs = append(errs, err)
+		errs = append(errs, src.FetchIfChanged(ctxT(t), secrets.Request{Key: key, Known: known}).Err)
+		for _, r := range src.FetchMany(ctxT(t), []secrets.Request{{Key: key}, {Key: key, Known: known}}) {
+			errs = append(errs, r.Err)
+		}
+		for i, err := range errs {
+			if err == nil {
+				t.Errorf("%s, path %d: no error", name, i)
+				continue
+			}
+			noLeak(t, err)
+			if msg := err.Error(); len(msg) >= 1024 || strings.ContainsAny(msg, "\n\r") {
+				t.Errorf("%s, path %d: message of %d bytes, or not on one line: %.300q", name, i, len(msg), msg)
+			}
+		}
+	}
+	// The SDK's error is still in the chain.
+	_, err := src.Fetch(ctxT(t), echoed)
+	if !errors.Is(err, secrets.ErrInvalid) || !apiCode("ValidationException")(err) {
+		t.Errorf("64 KiB name: err = %.300v, want ErrInvalid holding a ValidationException", err)
 	}
 }

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
+	"github.com/rotorhq/rotor/internal/keyquote"
 	"github.com/rotorhq/rotor/secrets"
 )
 
@@ -86,11 +86,11 @@ func (s *Source) getValue(ctx context.Context, r secretRef, stage, versionID str
 	what := ""
 	if stage != "" {
 		in.VersionStage = aws.String(stage)
-		what = "versionStage " + stage
+		what = "versionStage " + keyquote.Quote(stage)
 	}
 	if versionID != "" {
 		in.VersionId = aws.String(versionID)
-		what = "versionId " + versionID
+		what = "versionId " + keyquote.Quote(versionID)
 	}
 	out, err := s.client.GetSecretValue(ctx, in, s.callOptions(false)...)
 	if err != nil {
@@ -184,7 +184,7 @@ func (s *Source) viaDescribe(ctx context.Context, r secretRef, known secrets.Ver
 		return v, false, callError("DescribeSecret", r, "", err)
 	}
 	if d.DeletedDate != nil {
-		return v, false, fmt.Errorf("awssm: %s: %w: the secret is scheduled for deletion", strconv.Quote(r.id), secrets.ErrNotFound)
+		return v, false, fmt.Errorf("awssm: %s: %w: the secret is scheduled for deletion", keyquote.Quote(r.id), secrets.ErrNotFound)
 	}
 	curID, prevID := r.versionIDs(d.VersionIdsToStages)
 	if curID == "" {
@@ -192,7 +192,7 @@ func (s *Source) viaDescribe(ctx context.Context, r secretRef, known secrets.Ver
 		if label == "" {
 			label = stageCurrent
 		}
-		return v, false, fmt.Errorf("awssm: %s: %w: no version carries the staging label %s", strconv.Quote(r.id), secrets.ErrNotFound, label)
+		return v, false, fmt.Errorf("awssm: %s: %w: no version carries the staging label %s", keyquote.Quote(r.id), secrets.ErrNotFound, keyquote.Quote(label))
 	}
 	if curID == known.Current.Version() && prevID == known.Previous.Version() {
 		return v, true, nil
@@ -249,7 +249,7 @@ func (s *Source) versionByID(ctx context.Context, r secretRef, id string, known 
 // ctxError reports a context that ended before any call was made.
 func ctxError(r secretRef, err error) error {
 	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("awssm: %s: %w: %w", strconv.Quote(r.id), secrets.ErrTransient, err)
+		return fmt.Errorf("awssm: %s: %w: %w", keyquote.Quote(r.id), secrets.ErrTransient, bounded(err))
 	}
-	return fmt.Errorf("awssm: %s: %w", strconv.Quote(r.id), err)
+	return fmt.Errorf("awssm: %s: %w", keyquote.Quote(r.id), bounded(err))
 }

@@ -3,9 +3,9 @@ package awssm
 import (
 	"fmt"
 	"net/url"
-	"strconv"
 	"strings"
 
+	"github.com/rotorhq/rotor/internal/keyquote"
 	"github.com/rotorhq/rotor/secrets"
 )
 
@@ -34,7 +34,7 @@ func parseKey(key string) (secretRef, error) {
 	r := secretRef{key: key}
 	id, query, hasQuery := strings.Cut(key, "?")
 	if id == "" {
-		return r, fmt.Errorf("awssm: key %s: %w: no secret name or ARN", strconv.Quote(key), secrets.ErrInvalid)
+		return r, fmt.Errorf("awssm: key %s: %w: no secret name or ARN", keyquote.Quote(key), secrets.ErrInvalid)
 	}
 	r.id = id
 	if !hasQuery || query == "" {
@@ -42,11 +42,11 @@ func parseKey(key string) (secretRef, error) {
 	}
 	vals, err := url.ParseQuery(query)
 	if err != nil {
-		return r, fmt.Errorf("awssm: key %s: %w: malformed query", strconv.Quote(key), secrets.ErrInvalid)
+		return r, fmt.Errorf("awssm: key %s: %w: malformed query", keyquote.Quote(key), secrets.ErrInvalid)
 	}
 	for name, vs := range vals {
 		if len(vs) != 1 || vs[0] == "" {
-			return r, fmt.Errorf("awssm: key %s: %w: %s needs exactly one non-empty value", strconv.Quote(key), secrets.ErrInvalid, strconv.Quote(name))
+			return r, fmt.Errorf("awssm: key %s: %w: %s needs exactly one non-empty value", keyquote.Quote(key), secrets.ErrInvalid, keyquote.Quote(name))
 		}
 		switch name {
 		case "versionStage":
@@ -54,11 +54,11 @@ func parseKey(key string) (secretRef, error) {
 		case "versionId":
 			r.versionID = vs[0]
 		default:
-			return r, fmt.Errorf("awssm: key %s: %w: unknown query parameter %s (want versionStage or versionId)", strconv.Quote(key), secrets.ErrInvalid, strconv.Quote(name))
+			return r, fmt.Errorf("awssm: key %s: %w: unknown query parameter %s (want versionStage or versionId)", keyquote.Quote(key), secrets.ErrInvalid, keyquote.Quote(name))
 		}
 	}
 	if r.stage != "" && r.versionID != "" {
-		return r, fmt.Errorf("awssm: key %s: %w: versionStage and versionId exclude each other", strconv.Quote(key), secrets.ErrInvalid)
+		return r, fmt.Errorf("awssm: key %s: %w: versionStage and versionId exclude each other", keyquote.Quote(key), secrets.ErrInvalid)
 	}
 	if r.stage == stageCurrent {
 		r.stage = "" // the same as no query: AWSCURRENT with AWSPREVIOUS
