@@ -13,12 +13,13 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
+	"github.com/rotorhq/rotor/internal/keyquote"
 	"github.com/rotorhq/rotor/secrets"
 )
 
-// opError is the error the source returns: a one-line message that names
-// the operation and the Vault path, never a value, and a chain that holds
-// the class sentinel of package secrets and the cause (an
+// opError is the error the source returns: a one-line message of bounded
+// length that names the operation and the Vault path, never a value, and a
+// chain that holds the class sentinel of package secrets and the cause (an
 // *api.ResponseError, a *url.Error, a context error), for errors.Is and
 // errors.As.
 type opError struct {
@@ -37,7 +38,7 @@ func newError(class error, op, path, detail string, cause error) *opError {
 	b.WriteString(op)
 	if path != "" {
 		b.WriteString(" ")
-		b.WriteString(strconv.Quote(path))
+		b.WriteString(keyquote.Quote(path))
 	}
 	b.WriteString(": ")
 	var errs []error
@@ -111,9 +112,9 @@ func classify(ctx context.Context, op, path string, err error) error {
 	var ue *url.Error
 	var ne net.Error
 	if errors.As(err, &ue) || errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return newError(secrets.ErrTransient, op, path, oneLine(err.Error()), err)
+		return newError(secrets.ErrTransient, op, path, causeText(err), err)
 	}
-	return newError(secrets.ErrInvalid, op, path, oneLine(err.Error()), err)
+	return newError(secrets.ErrInvalid, op, path, causeText(err), err)
 }
 
 // loginError classifies a failed login. Vault refuses bad credentials with
@@ -129,7 +130,7 @@ func loginError(ctx context.Context, err error) error {
 		}
 		var oe *opError
 		if !errors.As(err, &oe) {
-			return newError(secrets.ErrPermission, "log in", "", oneLine(err.Error()), err)
+			return newError(secrets.ErrPermission, "log in", "", causeText(err), err)
 		}
 	}
 	return c
@@ -151,20 +152,23 @@ func describe(re *api.ResponseError) string {
 	if len(msgs) > 0 {
 		s += ": " + strings.Join(msgs, "; ")
 	}
-	return truncate(s, 400)
+	return keyquote.Line(s, maxCause)
 }
+
+// maxCause is the most bytes of a cause's message (Vault's messages, an
+// error of the api package or of net/http) that an error of this package
+// repeats. Such messages may echo the request: a URL holds the path, of any
+// length.
+const maxCause = 400
+
+// causeText renders the message of a cause on one line of at most maxCause
+// bytes.
+func causeText(err error) string { return keyquote.Line(oneLine(err.Error()), maxCause) }
 
 // oneLine collapses runs of white space (Vault's multi-error messages span
 // lines) into single spaces.
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }
 
 // statusOf returns the HTTP status of a Vault error response, or 0.

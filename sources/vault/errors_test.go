@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -130,5 +132,67 @@ func TestLoginError(t *testing.T) {
 		if err := loginError(bg, tc.err); !errors.Is(err, tc.class) {
 			t.Errorf("loginError(%v) = %v, want %v", tc.err, err, tc.class)
 		}
+	}
+}
+
+// TestKeysInErrorsAreBounded asks for 1 MiB keys and keys holding a newline,
+// of a Vault that answers 404, of one that echoes the request's path in its
+// error (as "no handler for route" does), and of none at all (a connection
+// error quotes the URL): every error is short and on one line.
+func TestKeysInErrorsAreBounded(t *testing.T) {
+	notFound := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"errors":[]}`))
+	}))
+	defer notFound.Close()
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		msg, _ := json.Marshal(map[string][]string{"errors": {"no handler for route \"" + r.URL.Path + "\"\n\tmore"}})
+		_, _ = w.Write(msg)
+	}))
+	defer echo.Close()
+
+	long := strings.Repeat("k", 1<<20)
+	keys := map[string]string{
+		"1 MiB path":                "secret/" + long,
+		"1 MiB path, no mount":      long + "/x",
+		"1 MiB field":               "secret/x?field=" + long,
+		"1 MiB query name":          "secret/x?" + long + "=1",
+		"1 MiB bad path":            "secret/../" + long,
+		"newline in path":           "secret/A\nB",
+		"newline in field":          "secret/x?field=A%0AB",
+		"newline in query name":     "secret/x?A%0AB=1",
+		"newline in bad path":       "secret/../A\nB",
+		"newline in malformed key":  "secret/x?A\n%zz",
+		"64 KiB path, no 431 reply": "secret/" + strings.Repeat("k", 64<<10),
+	}
+	for _, addr := range []string{notFound.URL, echo.URL, deadAddress(t)} {
+		for _, opts := range [][]Option{{WithMount("secret", 2), WithMaxRetries(0)}, {WithMaxRetries(0)}} {
+			s, err := New(newClient(t, addr, "t"), opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, key := range keys {
+				_, err := s.Fetch(context.Background(), key)
+				if err == nil {
+					t.Errorf("%s: no error", name)
+					continue
+				}
+				if msg := err.Error(); len(msg) >= 1024 || strings.ContainsAny(msg, "\n\r") {
+					t.Errorf("%s from %s: message of %d bytes, or not on one line: %.300q", name, addr, len(msg), msg)
+				}
+			}
+			s.Close()
+		}
+	}
+	s, err := New(newClient(t, notFound.URL, "t"), WithMount(long+"//\n", 2))
+	if err == nil {
+		s.Close()
+		t.Fatal("WithMount accepted an empty segment")
+	}
+	if msg := err.Error(); len(msg) >= 1024 || strings.ContainsAny(msg, "\n\r") {
+		t.Errorf("WithMount: message of %d bytes, or not on one line: %.300q", len(msg), msg)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
+	"github.com/rotorhq/rotor/internal/keyquote"
 	"github.com/rotorhq/rotor/secrets"
 )
 
@@ -62,7 +63,9 @@ func validPath(p string) bool {
 	return true
 }
 
-func quoteName(s string) string { return "\"" + truncate(oneLine(s), 64) + "\"" }
+// quoteName quotes a name (a field, a query parameter, a mount, an engine's
+// type) for a message, cut to a bounded length and on one line.
+func quoteName(s string) string { return keyquote.Quote(s) }
 
 // location is where a key's secret lives: its KV mount, the engine's version
 // and the path within the mount.

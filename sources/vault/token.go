@@ -287,7 +287,7 @@ func (s *Source) watch(sess *session, info *api.Secret) {
 		w, err = wc.NewLifetimeWatcher(&api.LifetimeWatcherInput{Secret: info})
 	}
 	if err != nil {
-		s.log.LogAttrs(s.ctx, slog.LevelWarn, "vault: cannot watch the token's lifetime", slog.String("error", err.Error()))
+		s.log.LogAttrs(s.ctx, slog.LevelWarn, "vault: cannot watch the token's lifetime", slog.String("error", causeText(err)))
 		return
 	}
 	s.wg.Add(1)

@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/vault/api"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/rotorhq/rotor/internal/keyquote"
 	"github.com/rotorhq/rotor/secrets"
 )
 
@@ -91,10 +92,10 @@ func WithMount(path string, version int) Option {
 	return func(s *Source) error {
 		p := strings.Trim(path, "/")
 		if p == "" || !validPath(p) {
-			return fmt.Errorf("vault: WithMount(%q): not a mount path", path)
+			return fmt.Errorf("vault: WithMount(%s): not a mount path", keyquote.Quote(path))
 		}
 		if version != 1 && version != 2 {
-			return fmt.Errorf("vault: WithMount(%q, %d): version must be 1 or 2", path, version)
+			return fmt.Errorf("vault: WithMount(%s, %d): version must be 1 or 2", keyquote.Quote(path), version)
 		}
 		s.declared[p] = version
 		return nil
