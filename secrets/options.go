@@ -52,6 +52,7 @@ type config struct {
 	validators   []validatorEntry
 	sources      map[string]Source
 	overlap      time.Duration
+	required     []string // nil: no WithRequired
 }
 
 func defaultConfig() config {

@@ -5,88 +5,20 @@ import (
 	"log/slog"
 )
 
-// rounds coalesces calls for one kind of work (a reload, a refresh of some
-// keys): a call waits for a round that starts after it, and every call that
-// arrives while a round runs shares the next one. Guarded by Store.mu.
-type rounds struct {
-	running bool   // a goroutine is running rounds
-	next    *round // the round that calls arriving now will share
-	waiters int    // calls waiting; tests observe it
-}
-
-type round struct {
-	done chan struct{}
-	err  error
-}
-
-// coalesce runs work in a round that starts after this call, on the Store's
-// context, and waits for it with ctx. Concurrent calls with the same key share
-// rounds, so any burst of them costs at most two.
-func (s *Store) coalesce(ctx context.Context, key string, work func() error) error {
-	s.mu.Lock()
-	if s.closed.Load() {
-		s.mu.Unlock()
-		return ErrClosed
-	}
-	rs := s.rounds[key]
-	if rs == nil {
-		rs = &rounds{}
-		s.rounds[key] = rs
-	}
-	if rs.next == nil {
-		rs.next = &round{done: make(chan struct{})}
-	}
-	r := rs.next
-	if !rs.running {
-		rs.running = true
-		s.wg.Add(1)
-		go s.runRounds(key, rs, work)
-	}
-	rs.waiters++
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		rs.waiters--
-		s.mu.Unlock()
-	}()
-
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-r.done:
-		return r.err
-	}
-}
-
-// runRounds runs rounds while calls wait for them.
-func (s *Store) runRounds(key string, rs *rounds, work func() error) {
-	defer s.wg.Done()
-	for {
-		s.mu.Lock()
-		r := rs.next
-		if r == nil {
-			rs.running = false
-			if rs.waiters == 0 {
-				delete(s.rounds, key)
-			}
-			s.mu.Unlock()
-			return
-		}
-		rs.next = nil
-		s.mu.Unlock()
-
-		r.err = work()
-		close(r.done)
-	}
-}
-
 // Reload fetches every key the Store holds, runs the validators on the values
 // that changed, and then applies all of them in one atomic swap or none of
 // them: a reader never sees half a reload. If any key fails to fetch or is
 // rejected, nothing changes and the error is a *ReloadError naming the keys
 // that failed (never their values); their failures are also recorded in their
 // Status and back off as a failed refresh would. Keys whose first load failed
-// are not part of a reload; the next Get retries them.
+// are not part of a reload; they are retried in the background.
+//
+// A value that changes while the reload's validators run (a concurrent
+// Refresh applies a newer one, a key starts being served from it) is
+// examined again against what is then served before anything is applied; a
+// value applied meanwhile from a fetch newer than the reload's is kept, as
+// at least as fresh. A reload that returns nil has applied every value it
+// fetched, or a fresher one.
 //
 // Concurrent calls coalesce: a call that arrives while a round is running
 // waits for the next round, which it shares with every other call that
@@ -106,18 +38,9 @@ func (s *Store) reloadOnce() error {
 	if s.ctx.Err() != nil {
 		return &Error{Op: "reload", Err: ErrClosed}
 	}
-	s.mu.Lock()
-	bases := make([]string, 0, len(s.bases))
-	for base, b := range s.bases {
-		if b.loaded {
-			bases = append(bases, base)
-		}
-	}
-	s.mu.Unlock()
-	jobs := s.newJobs(bases)
+	jobs := s.newJobs(nil)
 	s.fetch(s.ctx, jobs, false)
-	s.examine(s.ctx, jobs)
-	failed := s.apply(jobs, true)
+	failed := s.settle(s.ctx, jobs, true)
 	if s.ctx.Err() != nil {
 		return &Error{Op: "reload", Err: ErrClosed}
 	}
@@ -136,4 +59,27 @@ func (s *Store) reloadOnce() error {
 	s.log.LogAttrs(s.ctx, slog.LevelInfo, "secrets: reloaded",
 		slog.Int("keys", len(jobs)), slog.Int("changed", changed))
 	return nil
+}
+
+// newJobs starts a fetch of each named value that is loaded, or of every
+// loaded value when bases is nil.
+func (s *Store) newJobs(bases []string) []*job {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if bases == nil {
+		jobs := make([]*job, 0, len(s.bases))
+		for _, b := range s.bases {
+			if b.loaded {
+				jobs = append(jobs, b.newJob(false))
+			}
+		}
+		return jobs
+	}
+	jobs := make([]*job, 0, len(bases))
+	for _, base := range bases {
+		if b := s.bases[base]; b != nil && b.loaded {
+			jobs = append(jobs, b.newJob(false))
+		}
+	}
+	return jobs
 }

@@ -3,6 +3,7 @@ package secrets
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"time"
 )
@@ -22,6 +23,7 @@ type KeyStatus struct {
 	LastErrorAt     time.Time
 	Failures        int  // consecutive failures; 0 after a success
 	Stale           bool // older than the maximum staleness: Get fails closed
+	Required        bool // named by WithRequired: Health checks it
 }
 
 // Status returns the status of key, as passed to Get, and whether the Store
@@ -68,12 +70,13 @@ func (s *Store) statusLocked(b *baseState, key, field string, now time.Time) Key
 		LastError:   b.lastErr,
 		LastErrorAt: b.lastErrAt,
 		Failures:    b.failures,
+		Required:    s.required[key],
 	}
 	if b.lastErr != nil {
 		st.LastError = &Error{Op: b.op(), Key: key, Err: b.lastErr}
 	}
 	if b.loaded {
-		v, err := fieldVersions(b.versions, field)
+		v, err := b.fields().field(field)
 		if err != nil && st.LastError == nil {
 			st.LastError = &Error{Op: "field", Key: key, Err: err}
 		}
@@ -86,31 +89,29 @@ func (s *Store) statusLocked(b *baseState, key, field string, now time.Time) Key
 	return st
 }
 
-// Health reports whether the Store can serve every key it knows: it returns
-// nil when each has a value within the maximum staleness, and otherwise an
-// error joining one *Error per key that cannot be served (never loaded, a
-// selected field missing, or stale). A key whose refreshes fail while its
-// last good value may still be served counts as healthy: its Status tells of
-// the failures. Health does no I/O, so it suits a readiness probe; ctx is
-// accepted for a probe's signature.
+// Health reports whether the Store can serve the keys that matter: those
+// named by WithRequired, or, without it, every key the Store knows (see
+// Forget). It returns nil when each has a value within the maximum
+// staleness, and otherwise an error joining one *Error per key that cannot
+// be served (not loaded, a selected field missing, or stale). A key whose
+// refreshes fail while its last good value may still be served counts as
+// healthy: its Status tells of the failures. Health does no I/O, so it suits
+// a readiness probe; ctx is accepted for a probe's signature.
 func (s *Store) Health(ctx context.Context) error {
 	if s.closed.Load() {
 		return &Error{Op: "health", Err: ErrClosed}
 	}
-	entries := s.snap.Load().entries
-	keys := make([]string, 0, len(entries))
-	for k := range entries {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	snap := s.snap.Load()
 	var now time.Time
 	if s.cfg.maxStale > 0 {
 		now = s.clock.Now()
 	}
 	var errs []error
-	for _, k := range keys {
-		e := entries[k]
+	for _, k := range s.healthKeys(snap) {
+		e := snap.get(k)
 		switch {
+		case e == nil:
+			errs = append(errs, &Error{Op: "health", Key: k, Err: fmt.Errorf("%w: not loaded", ErrNotFound)})
 		case e.err != nil:
 			errs = append(errs, e.err)
 		case s.cfg.maxStale > 0 && now.Sub(e.fetchedAt) > s.cfg.maxStale:

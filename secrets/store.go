@@ -16,13 +16,14 @@ import (
 // A Store serves secrets from one or more sources and keeps them current.
 //
 // Reads are lock-free: the values live in an immutable snapshot behind an
-// atomic pointer, and Get of a loaded key is one atomic load and one map
-// lookup, with no lock, no allocation and no I/O. Everything that talks to a
-// source runs off the read path:
+// atomic pointer, and Get of a loaded key is one atomic load and one lookup,
+// with no lock, no allocation and no I/O. Everything that talks to a source
+// runs off the read path:
 //
 //   - A key's first Get fetches it. Concurrent first reads of one key share a
 //     single fetch, which runs on a context the Store owns: a caller whose
-//     context ends returns at once without failing the others.
+//     context ends returns at once without failing the others. A key whose
+//     first fetch failed is retried in the background, with backoff.
 //   - Each key is polled again in the background after its TTL, minus a random
 //     jitter. Reads keep getting the current value meanwhile
 //     (stale-while-revalidate).
@@ -48,65 +49,30 @@ type Store struct {
 	snap   atomic.Pointer[snapshot]
 	closed atomic.Bool
 
-	mu     sync.Mutex // guards the fields below and every write of snap
-	bases  map[string]*baseState
-	subs   map[*Subscription]struct{}
-	rounds map[string]*rounds // coalesced reloads and refreshes, by what they do
+	mu       sync.Mutex // guards the fields below and every write of snap
+	bases    map[string]*baseState
+	subs     map[*Subscription]struct{}
+	rounds   map[string]*rounds // coalesced reloads and refreshes, by what they do
+	required map[string]bool    // keys Health checks (WithRequired); nil: every key
 
-	group  singleflight.Group
-	ctx    context.Context // canceled by Close; every fetch runs under it
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // every goroutine the Store starts
-	wake   chan struct{}  // nudges the scheduler; capacity 1
+	validators validatorIndex
+
+	group     singleflight.Group
+	ctx       context.Context // canceled by Close; every fetch runs under it
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup // every goroutine the Store starts
+	wake      chan struct{}  // nudges the scheduler; capacity 1
+	closeDone chan struct{}  // closed when Close has stopped everything
 
 	roundHook func()       // called after each background refresh round; tests only
 	waiting   atomic.Int64 // callers waiting for a first load; tests observe it
 }
 
-// snapshot is what readers see. It is never modified once published.
-type snapshot struct {
-	entries map[string]*entry
-}
-
-// entry is the immutable answer for one key as callers name it.
-type entry struct {
-	versions  Versions
-	fetchedAt time.Time
-	err       error     // non-nil: nothing to serve; versions are zero
-	retryAt   time.Time // with err: when Get may ask the source again; zero: not before the value changes
-	lastErr   error     // the last refresh failure, for ErrStale
-}
-
-// baseState is the writers' record of one whole value at a source. The
-// Store's keys that select fields of it share it. Guarded by Store.mu.
-type baseState struct {
-	key     string // the reference without a field
-	ref     Ref
-	src     Source
-	srcName string
-	keys    map[string]string // keys served from this value → their field ("" for the whole)
-
-	loaded    bool
-	versions  Versions // as the source returned them
-	fetchedAt time.Time
-	lastErr   error  // the cause of the last failure, nil after a success
-	lastOp    string // what failed: "fetch", "validate" or "field"
-	lastErrAt time.Time
-	failures  int
-	next      time.Time // next background refresh (loaded) or earliest retry (not loaded)
-
-	lastForced time.Time // when an authentication failure last forced a refresh
-
-	busy    bool   // a background refresh is in flight
-	dirty   bool   // a change was signalled while busy
-	seq     uint64 // fetches started
-	applied uint64 // seq of the newest fetch whose outcome was applied
-}
-
 // New returns a Store that serves plain keys from src and references from the
 // sources registered with WithSource. src may be nil when every key is a
 // reference. New starts the Store's scheduler and, for each source that is a
-// Watcher, its watch; Close stops them.
+// Watcher, its watch; Close stops them. Keys named by WithRequired start
+// loading in the background at once.
 func New(src Source, opts ...Option) (*Store, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
@@ -118,21 +84,31 @@ func New(src Source, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("secrets: WithMaxStale(%v) must exceed the TTL plus the fetch timeout (%v), or a healthy key would fail closed between polls",
 			cfg.maxStale, cfg.ttl+cfg.fetchTimeout)
 	}
+	vi, err := indexValidators(cfg.validators)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Store{
-		cfg:    cfg,
-		clock:  cfg.clock,
-		log:    cfg.logger,
-		def:    src,
-		rand:   rand.Float64,
-		bases:  map[string]*baseState{},
-		subs:   map[*Subscription]struct{}{},
-		rounds: map[string]*rounds{},
-		ctx:    ctx,
-		cancel: cancel,
-		wake:   make(chan struct{}, 1),
+		cfg:        cfg,
+		clock:      cfg.clock,
+		log:        cfg.logger,
+		def:        src,
+		rand:       rand.Float64,
+		bases:      map[string]*baseState{},
+		subs:       map[*Subscription]struct{}{},
+		rounds:     map[string]*rounds{},
+		validators: vi,
+		ctx:        ctx,
+		cancel:     cancel,
+		wake:       make(chan struct{}, 1),
+		closeDone:  make(chan struct{}),
 	}
-	s.snap.Store(&snapshot{entries: map[string]*entry{}})
+	s.snap.Store(&snapshot{})
+	if err := s.require(cfg.required); err != nil {
+		cancel()
+		return nil, err
+	}
 	if cfg.overlap > 0 && cfg.overlap < s.RecommendedOverlap() {
 		s.log.LogAttrs(ctx, slog.LevelWarn, "secrets: overlap window shorter than recommended; the old credential may be revoked while still served",
 			slog.Duration("overlap", cfg.overlap),
@@ -142,30 +118,7 @@ func New(src Source, opts ...Option) (*Store, error) {
 
 	s.wg.Add(1)
 	go s.schedule()
-
-	seen := map[Source]bool{}
-	watch := func(src Source) {
-		w, ok := src.(Watcher)
-		if !ok || seen[src] {
-			return
-		}
-		seen[src] = true
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			err := w.Watch(ctx, func(key string) { s.markDirty(src, key) })
-			if err != nil && ctx.Err() == nil {
-				s.log.LogAttrs(ctx, slog.LevelWarn, "secrets: source watch stopped; polling continues",
-					slog.String("error", err.Error()))
-			}
-		}()
-	}
-	if src != nil {
-		watch(src)
-	}
-	for _, src := range cfg.sources {
-		watch(src)
-	}
+	s.startWatches()
 	return s, nil
 }
 
@@ -204,7 +157,7 @@ func (s *Store) entry(ctx context.Context, key string) (*entry, error) {
 	if s.closed.Load() {
 		return nil, &Error{Op: "get", Key: key, Err: ErrClosed}
 	}
-	if e := s.snap.Load().entries[key]; e != nil {
+	if e := s.snap.Load().get(key); e != nil {
 		if e.err == nil {
 			if s.cfg.maxStale > 0 {
 				if age := s.clock.Now().Sub(e.fetchedAt); age > s.cfg.maxStale {
@@ -271,7 +224,7 @@ func (s *Store) load(ctx context.Context, key string) (*entry, error) {
 		return nil, ctx.Err()
 	case <-ch:
 	}
-	return s.ensureEntry(key, base, ref.Field)
+	return s.ensureEntry(key, base, ref, src, name)
 }
 
 // loadBase fetches a value the Store does not hold yet. It runs on the
@@ -283,45 +236,46 @@ func (s *Store) loadBase(base string, ref Ref, src Source, name string) error {
 	defer s.wg.Done()
 
 	s.mu.Lock()
-	b := s.bases[base]
-	if b == nil {
-		b = &baseState{key: base, ref: ref, src: src, srcName: name, keys: map[string]string{}}
-		s.bases[base] = b
-	}
+	b := s.baseLocked(base, ref, src, name)
 	if b.loaded {
 		s.mu.Unlock()
 		return nil
 	}
-	b.seq++
-	j := &job{b: b, seq: b.seq, req: Request{Key: ref.Path}}
+	j := b.newJob(false)
 	s.mu.Unlock()
 
 	s.fetch(s.ctx, []*job{j}, false)
-	if j.err == nil {
-		// A first load has no earlier value to protect, so validators do not
-		// run; the keys' fields are checked when their entries are made.
-		j.changed = true
-	}
-	s.apply([]*job{j}, false)
+	s.settle(s.ctx, []*job{j}, false)
 	return j.err
 }
 
+// baseLocked returns the record of base, making it if need be. s.mu must be
+// held.
+func (s *Store) baseLocked(base string, ref Ref, src Source, name string) *baseState {
+	b := s.bases[base]
+	if b == nil {
+		b = &baseState{key: base, ref: Ref{Scheme: ref.Scheme, Path: ref.Path}, src: src, srcName: name, keys: map[string]string{}}
+		s.bases[base] = b
+	}
+	return b
+}
+
 // ensureEntry registers key as served from base and returns its entry.
-func (s *Store) ensureEntry(key, base, field string) (*entry, error) {
+func (s *Store) ensureEntry(key, base string, ref Ref, src Source, name string) (*entry, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed.Load() {
 		return nil, &Error{Op: "get", Key: key, Err: ErrClosed}
 	}
-	b := s.bases[base]
-	if b == nil {
-		return nil, &Error{Op: "get", Key: key, Err: ErrClosed}
-	}
+	// The base may have been forgotten while this caller waited.
+	b := s.baseLocked(base, ref, src, name)
 	if _, ok := b.keys[key]; !ok {
-		b.keys[key] = field
-		s.publishLocked(b)
+		b.addKey(key, ref.Field)
+		sb := s.snap.Load().builder()
+		sb.set(key, b.derive(key, ref.Field))
+		s.snap.Store(sb.snapshot())
 	}
-	e := s.snap.Load().entries[key]
+	e := s.snap.Load().get(key)
 	if e.err != nil {
 		return nil, e.err
 	}
@@ -331,60 +285,13 @@ func (s *Store) ensureEntry(key, base, field string) (*entry, error) {
 // publishLocked replaces the snapshot with one in which the entries of the
 // given bases are derived anew. s.mu must be held.
 func (s *Store) publishLocked(bs ...*baseState) {
-	old := s.snap.Load().entries
-	entries := make(map[string]*entry, len(old)+1)
-	for k, e := range old {
-		entries[k] = e
-	}
+	sb := s.snap.Load().builder()
 	for _, b := range bs {
 		for key, field := range b.keys {
-			entries[key] = b.derive(key, field)
+			sb.set(key, b.derive(key, field))
 		}
 	}
-	s.snap.Store(&snapshot{entries: entries})
-}
-
-// derive builds the entry for key from b.
-func (b *baseState) derive(key, field string) *entry {
-	if !b.loaded {
-		err := b.lastErr
-		if err == nil {
-			err = ErrTransient
-		}
-		return &entry{err: &Error{Op: b.op(), Key: key, Err: err}, retryAt: b.next}
-	}
-	v, err := fieldVersions(b.versions, field)
-	if err != nil {
-		return &entry{err: &Error{Op: "field", Key: key, Err: err}}
-	}
-	v.Current = v.Current.with(key, b.srcName, b.fetchedAt)
-	v.Previous = v.Previous.with(key, b.srcName, b.fetchedAt)
-	return &entry{versions: v, fetchedAt: b.fetchedAt, lastErr: b.lastErr}
-}
-
-// fieldVersions selects field from both versions; a previous version that
-// lacks it is dropped.
-func fieldVersions(v Versions, field string) (Versions, error) {
-	if field == "" {
-		return v, nil
-	}
-	cur, err := extractField([]byte(v.Current.Reveal()), field)
-	if err != nil {
-		return Versions{}, err
-	}
-	out := Versions{Current: withValue(v.Current, cur)}
-	if !v.Previous.IsZero() {
-		if prev, err := extractField([]byte(v.Previous.Reveal()), field); err == nil {
-			out.Previous = withValue(v.Previous, prev)
-		}
-	}
-	return out, nil
-}
-
-func withValue(s Secret, value string) Secret {
-	d := *s.d
-	d.value = value
-	return Secret{&d}
+	s.snap.Store(sb.snapshot())
 }
 
 // enter registers a goroutine's work with the Store, unless it is closed.
@@ -408,12 +315,16 @@ func (s *Store) nudge() {
 // Close stops the Store: its scheduler, its watches and any fetch it has
 // under way. It waits for them to return. Afterwards Get, Versions, Refresh
 // and Reload return ErrClosed, and subscriptions end. Close does not close
-// the sources, which the caller created. A second Close does nothing and
-// returns nil.
+// the sources, which the caller created. Every call waits until the Store
+// has stopped; a second Close does nothing more and returns nil.
+//
+// Close must not be called from code the Store runs (a Source's methods, a
+// Validator, a Watcher's Watch): it would wait for that code to return.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	if s.closed.Load() {
 		s.mu.Unlock()
+		<-s.closeDone
 		return nil
 	}
 	s.closed.Store(true)
@@ -425,6 +336,7 @@ func (s *Store) Close() error {
 
 	s.cancel()
 	s.wg.Wait()
+	close(s.closeDone)
 	return nil
 }
 
@@ -443,28 +355,6 @@ func (s *Store) WorstCaseStaleness() time.Duration {
 // all still fall inside the window.
 func (s *Store) RecommendedOverlap() time.Duration {
 	return 3*s.cfg.ttl + time.Duration(s.cfg.jitter*float64(s.cfg.ttl))
-}
-
-// op returns the operation the last failure happened in.
-func (b *baseState) op() string {
-	if b.lastOp == "" {
-		return "fetch"
-	}
-	return b.lastOp
-}
-
-// expedite brings b's next refresh forward after a change was signalled: to
-// now when b is healthy, and to no later than one minimum backoff from now
-// while it is failing, so that a burst of signals after a rejected candidate
-// costs one attempt, not one per signal.
-func (b *baseState) expedite(now time.Time, minBackoff time.Duration) {
-	if b.failures == 0 {
-		b.next = now
-		return
-	}
-	if soon := now.Add(minBackoff); soon.Before(b.next) {
-		b.next = soon
-	}
 }
 
 // Clock returns the clock the Store takes its time from (see WithClock), so

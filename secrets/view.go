@@ -55,7 +55,7 @@ func (v *View) entry(ctx context.Context, key string) (*entry, error) {
 		v.used = map[string]struct{}{}
 	}
 	v.used[key] = struct{}{}
-	e := v.snap.entries[key]
+	e := v.snap.get(key)
 	if e == nil || e.err != nil {
 		e = v.later[key]
 	}
@@ -106,11 +106,11 @@ func (v *View) changedSince(keys []string) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for _, k := range keys {
-		old := v.snap.entries[k]
+		old := v.snap.get(k)
 		if l := v.later[k]; l != nil {
 			old = l
 		}
-		cur := now.entries[k]
+		cur := now.get(k)
 		if old == nil || cur == nil || old.err != nil || cur.err != nil {
 			if old != cur {
 				return true

@@ -1,0 +1,194 @@
+package secrets
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// maxSettle bounds how often settle examines a job again because the value
+// it was examined against changed before its outcome could be applied.
+const maxSettle = 5
+
+// errMoved is the failure of a job whose value kept changing under it.
+var errMoved = fmt.Errorf("%w: the value kept changing while its candidate was being validated", ErrTransient)
+
+// settle examines the fetched jobs and applies their outcome. A verdict
+// reached against a value that has changed since (another job swapped it, or
+// a key started being served from it) is not applied: the job is examined
+// again against the value now served, up to maxSettle times. With atomic set,
+// either every job's outcome is applied in one snapshot or none is, and only
+// the failures are recorded. It returns the errors of the failed jobs by
+// key.
+func (s *Store) settle(ctx context.Context, jobs []*job, atomic bool) map[string]*Error {
+	failed := map[string]*Error{}
+	pending := jobs
+	for attempt := 1; ; attempt++ {
+		s.examine(ctx, pending)
+		apply := pending
+		if atomic {
+			apply = jobs
+		}
+		moved := s.apply(apply, atomic, attempt == maxSettle, failed)
+		if len(moved) == 0 {
+			return failed
+		}
+		pending = moved
+	}
+}
+
+// apply records the outcome of jobs and publishes it; it returns the jobs
+// whose verdict no longer holds, which it did not apply. Failures are added
+// to failed. With last set, such jobs fail with errMoved instead, and their
+// values are refreshed again soon.
+//
+// A job overtaken by a newer fetch of its value that succeeded is dropped:
+// the value served is as fresh as the job's, or fresher. A job overtaken by
+// a newer fetch that failed is applied all the same (the failure does not
+// make its value wrong) and the failure's record is kept.
+func (s *Store) apply(jobs []*job, atomic, last bool, failed map[string]*Error) (moved []*job) {
+	var logs []func()
+	defer func() {
+		for _, l := range logs {
+			l()
+		}
+	}()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.clock.Now()
+	closing := s.closed.Load()
+	var fails, oks []*job
+	touched := map[*baseState]bool{}
+	for _, j := range jobs {
+		b := j.b
+		switch {
+		case s.bases[b.key] != b:
+			// Forgotten meanwhile.
+		case j.err != nil:
+			if closing && errors.Is(j.err, ErrClosed) || j.seq < b.okSeq {
+				continue
+			}
+			failed[b.key] = j.keyError()
+			fails = append(fails, j)
+		case j.seq < b.okSeq:
+			// A newer fetch has been applied already.
+		case j.res.Unchanged && j.gen != b.gen:
+			// The source compared with versions the Store no longer
+			// serves: ask again.
+			b.expedite(now, s.cfg.backoffMin)
+		case j.verdictGen != b.gen || j.keysGen != b.keysGen:
+			if !last {
+				moved = append(moved, j)
+				continue
+			}
+			failed[b.key] = &Error{Op: "validate", Key: b.key, Err: errMoved}
+			b.expedite(now, s.cfg.backoffMin)
+			touched[b] = true
+		default:
+			oks = append(oks, j)
+		}
+	}
+	for _, j := range fails {
+		b := j.b
+		if j.seq > b.failSeq {
+			b.failSeq = j.seq
+		}
+		b.failures++
+		ke := j.keyError()
+		b.lastErr, b.lastOp, b.lastErrAt = j.err, ke.Op, now
+		b.next = now.Add(s.backoff(b.failures))
+		if j.seq <= b.noticeSeq {
+			b.expedite(now, s.cfg.backoffMin)
+		}
+		touched[b] = true
+		logs = append(logs, s.failureLog(b.key, b.loaded, ke, b.failures, b.next.Sub(now)))
+	}
+	if atomic && (len(failed) > 0 || len(moved) > 0) {
+		if len(failed) > 0 {
+			moved = nil // the whole reload has failed: nothing to examine again
+		}
+		s.publishTouchedLocked(touched)
+		return moved
+	}
+	var changes []Change
+	for _, j := range oks {
+		b := j.b
+		b.okSeq = j.seq
+		if j.changed {
+			old, wasLoaded := b.versions, b.loaded
+			b.setVersions(j.res.Versions)
+			if wasLoaded {
+				for key := range b.keys {
+					changes = append(changes, Change{Key: key, OldVersion: old.Current.Version(), NewVersion: b.versions.Current.Version()})
+				}
+				key, from, to := b.key, old.Current.Version(), b.versions.Current.Version()
+				logs = append(logs, func() {
+					s.log.LogAttrs(s.ctx, slog.LevelInfo, "secrets: rotated",
+						slog.String("key", key), slog.String("from", from), slog.String("to", to))
+				})
+			}
+		}
+		b.loaded = true
+		b.fetchedAt = now
+		if j.seq > b.failSeq {
+			// No newer fetch has failed: the value is healthy again.
+			b.failures, b.lastErr, b.lastOp, b.lastErrAt = 0, nil, "", time.Time{}
+			b.next = now.Add(s.ttlJittered())
+		}
+		if j.seq <= b.noticeSeq {
+			// A change was signalled after this fetch began: it may have
+			// read the value from before the change.
+			b.expedite(now, s.cfg.backoffMin)
+		}
+		touched[b] = true
+	}
+	s.publishTouchedLocked(touched)
+	if len(changes) > 0 {
+		s.notifyLocked(changes)
+	}
+	return moved
+}
+
+func (s *Store) publishTouchedLocked(touched map[*baseState]bool) {
+	if len(touched) == 0 {
+		return
+	}
+	bs := make([]*baseState, 0, len(touched))
+	for b := range touched {
+		bs = append(bs, b)
+	}
+	s.publishLocked(bs...)
+	s.nudge()
+}
+
+// failureLog returns the log call for a failed refresh, to be made after the
+// Store's lock is released: a slow log handler must not hold up writers.
+func (s *Store) failureLog(key string, loaded bool, err *Error, failures int, retry time.Duration) func() {
+	return func() {
+		s.log.LogAttrs(s.ctx, slog.LevelWarn, "secrets: refresh failed; serving last good value",
+			slog.String("key", key),
+			slog.Bool("loaded", loaded),
+			slog.String("error", err.Error()),
+			slog.Int("failures", failures),
+			slog.Duration("retry_in", retry))
+	}
+}
+
+// ttlJittered returns the TTL less a random part of up to jitter·TTL.
+func (s *Store) ttlJittered() time.Duration {
+	return s.cfg.ttl - time.Duration(s.rand()*s.cfg.jitter*float64(s.cfg.ttl))
+}
+
+// backoff returns the wait after the n-th consecutive failure: full jitter
+// over [0, min(max, min·2ⁿ⁻¹)).
+func (s *Store) backoff(n int) time.Duration {
+	ceil := s.cfg.backoffMax
+	if n < 63 {
+		if d := s.cfg.backoffMin << (n - 1); d > 0 && d < ceil {
+			ceil = d
+		}
+	}
+	return time.Duration(s.rand() * float64(ceil))
+}

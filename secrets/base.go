@@ -1,0 +1,160 @@
+package secrets
+
+import (
+	"fmt"
+	"time"
+)
+
+// baseState is the writers' record of one whole value at a source. The
+// Store's keys that select fields of it share it. Guarded by Store.mu.
+type baseState struct {
+	key     string // the reference without a field
+	ref     Ref    // its parts; Field is empty
+	src     Source
+	srcName string
+	keys    map[string]string // keys served from this value → their field ("" for the whole)
+
+	loaded    bool
+	versions  Versions // as the source returned them
+	parsed    *parsedVersions
+	fetchedAt time.Time
+	lastErr   error  // the cause of the last failure, nil after a success
+	lastOp    string // what failed: "fetch", "validate" or "field"
+	lastErrAt time.Time
+	failures  int
+	next      time.Time // next background refresh (loaded) or retry (not loaded)
+
+	// A job's verdict on a candidate holds only while the value it was
+	// reached against and the keys it checked are still those of the base:
+	// gen counts the swaps of versions, keysGen the keys added to a loaded
+	// value. Apply compares them with the job's.
+	gen     uint64
+	keysGen uint64
+
+	seq       uint64 // fetches started
+	okSeq     uint64 // the newest fetch whose success was applied
+	failSeq   uint64 // the newest fetch whose failure was recorded
+	noticeSeq uint64 // a change was signalled after the fetches up to this one had started
+	busy      bool   // a background refresh is in flight
+
+	lastForced time.Time     // when an authentication failure last forced a refresh
+	forcing    chan struct{} // closed when the forced refresh under way ends
+}
+
+// newJob starts a fetch of b. With conditional set, the request carries what
+// the Store holds so that a source may answer Unchanged. s.mu must be held.
+func (b *baseState) newJob(conditional bool) *job {
+	b.seq++
+	j := &job{b: b, seq: b.seq, gen: b.gen, req: Request{Key: b.ref.Path}}
+	if conditional && b.loaded {
+		j.req.Known = b.versions
+	}
+	return j
+}
+
+// addKey starts serving key, which selects field, from b.
+func (b *baseState) addKey(key, field string) {
+	b.keys[key] = field
+	if b.loaded {
+		b.keysGen++
+	}
+}
+
+// setVersions swaps in new versions.
+func (b *baseState) setVersions(v Versions) {
+	b.versions = v
+	b.parsed = nil
+	b.gen++
+}
+
+// fields returns b's versions parsed for field selection, parsing them at
+// most once per change.
+func (b *baseState) fields() *parsedVersions {
+	if b.parsed == nil {
+		b.parsed = parseVersions(b.versions)
+	}
+	return b.parsed
+}
+
+// derive builds the entry for key from b.
+func (b *baseState) derive(key, field string) *entry {
+	if !b.loaded {
+		err := b.lastErr
+		if err == nil {
+			err = ErrTransient
+		}
+		return &entry{err: &Error{Op: b.op(), Key: key, Err: err}, retryAt: b.next}
+	}
+	v, err := b.fields().field(field)
+	if err != nil {
+		return &entry{err: &Error{Op: "field", Key: key, Err: err}}
+	}
+	v.Current = v.Current.with(key, b.srcName, b.fetchedAt)
+	v.Previous = v.Previous.with(key, b.srcName, b.fetchedAt)
+	return &entry{versions: v, fetchedAt: b.fetchedAt, lastErr: b.lastErr}
+}
+
+// op returns the operation the last failure happened in.
+func (b *baseState) op() string {
+	if b.lastOp == "" {
+		return "fetch"
+	}
+	return b.lastOp
+}
+
+// expedite brings b's next refresh forward after a change was signalled: to
+// now when b is healthy, and to no later than one minimum backoff from now
+// while it is failing, so that a burst of signals after a rejected candidate
+// costs one attempt, not one per signal.
+func (b *baseState) expedite(now time.Time, minBackoff time.Duration) {
+	if b.failures == 0 {
+		b.next = now
+		return
+	}
+	if soon := now.Add(minBackoff); soon.Before(b.next) {
+		b.next = soon
+	}
+}
+
+// parsedVersions is a value's pair of versions, parsed once for the
+// selection of any number of fields.
+type parsedVersions struct {
+	v Versions
+}
+
+func parseVersions(v Versions) *parsedVersions {
+	return &parsedVersions{v: v}
+}
+
+// field selects field from both versions ("" selects the whole value). A
+// previous version that lacks the field, or holds it empty, is dropped. An
+// empty selection fails with ErrInvalid: the Store serves no empty value.
+func (p *parsedVersions) field(field string) (Versions, error) {
+	if field == "" {
+		return p.v, nil
+	}
+	cur, err := extractField([]byte(p.v.Current.Reveal()), field)
+	if err != nil {
+		return Versions{}, err
+	}
+	if cur == "" {
+		return Versions{}, fmt.Errorf("%w: field %s is empty", ErrInvalid, quote(field))
+	}
+	out := Versions{Current: withValue(p.v.Current, cur)}
+	if !p.v.Previous.IsZero() {
+		if prev, err := extractField([]byte(p.v.Previous.Reveal()), field); err == nil && prev != "" {
+			out.Previous = withValue(p.v.Previous, prev)
+		}
+	}
+	return out, nil
+}
+
+// fieldVersions selects field from both versions of v.
+func fieldVersions(v Versions, field string) (Versions, error) {
+	return parseVersions(v).field(field)
+}
+
+// withValue returns s with another value and the same metadata.
+func withValue(s Secret, value string) Secret {
+	return NewSecretString(s.Key(), s.Version(), value).with(s.Key(), s.Source(), s.FetchedAt())
+}

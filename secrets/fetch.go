@@ -1,0 +1,172 @@
+package secrets
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// A job is one fetch of one value, from the moment it is asked for until its
+// outcome is applied: fetch, then examine (the verdict on the candidate:
+// changed or not, and accepted by the validators or not), then apply.
+type job struct {
+	b   *baseState
+	seq uint64
+	gen uint64 // b.gen when the request was made: what Known was
+	req Request
+
+	res    Result
+	err    error // fetch or validation failure; the class sentinel is in the chain
+	keyErr *Error
+
+	// The verdict of the last examination, and the state it was reached
+	// against.
+	examined   bool
+	changed    bool // res holds versions other than those served
+	verdictGen uint64
+	keysGen    uint64
+	loadedThen bool
+}
+
+// fetch runs the jobs against their sources, at most cfg.concurrency at once,
+// batching where a source can. With conditional set, jobs carry what the
+// Store holds so a source may answer Unchanged.
+func (s *Store) fetch(ctx context.Context, jobs []*job, conditional bool) {
+	bySrc := map[Source][]*job{}
+	var order []Source
+	for _, j := range jobs {
+		if !conditional {
+			j.req.Known = Versions{}
+		}
+		if _, ok := bySrc[j.b.src]; !ok {
+			order = append(order, j.b.src)
+		}
+		bySrc[j.b.src] = append(bySrc[j.b.src], j)
+	}
+	if len(jobs) == 1 {
+		// A single fetch (a first load, most often) needs no goroutines.
+		j := jobs[0]
+		s.fetchOne(ctx, j, conditional)
+		j.check(s.ctx)
+		return
+	}
+	g := new(errgroup.Group)
+	g.SetLimit(s.cfg.concurrency)
+	for _, src := range order {
+		js := bySrc[src]
+		if bf, ok := src.(BatchFetcher); ok && len(js) > 1 {
+			g.Go(func() error {
+				reqs := make([]Request, len(js))
+				for i, j := range js {
+					reqs[i] = j.req
+				}
+				res := s.callBatch(ctx, bf, reqs)
+				for i, j := range js {
+					j.res = res[i]
+				}
+				return nil
+			})
+			continue
+		}
+		for _, j := range js {
+			g.Go(func() error {
+				s.fetchOne(ctx, j, conditional)
+				return nil
+			})
+		}
+	}
+	_ = g.Wait()
+	for _, j := range jobs {
+		j.check(s.ctx)
+	}
+}
+
+// fetchOne fetches j alone, asking only whether it changed where the source
+// can tell.
+func (s *Store) fetchOne(ctx context.Context, j *job, conditional bool) {
+	if cd, ok := j.b.src.(ChangeDetector); ok && conditional && !j.req.Known.Current.IsZero() {
+		j.res = s.callDetect(ctx, cd, j.req)
+		return
+	}
+	j.res = s.callFetch(ctx, j.b.src, j.req.Key)
+}
+
+// check classifies a job's result. The Store serves no empty value: a
+// source that returns one has failed, whatever it says, and an empty
+// previous version counts as none.
+func (j *job) check(storeCtx context.Context) {
+	r := &j.res
+	switch {
+	case r.Err != nil:
+		j.err = classify(storeCtx, r.Err)
+	case r.Unchanged && j.req.Known.Current.IsZero():
+		j.err = fmt.Errorf("%w: source answered unchanged for a value it was not shown", ErrInvalid)
+	case r.Unchanged:
+	case r.Versions.Current.IsZero():
+		j.err = fmt.Errorf("%w: source returned no current version", ErrInvalid)
+	case r.Versions.Current.Len() == 0:
+		j.err = fmt.Errorf("%w: source returned an empty value", ErrInvalid)
+	case !r.Versions.Previous.IsZero() && r.Versions.Previous.Len() == 0:
+		r.Versions.Previous = Secret{}
+	}
+}
+
+// classify keeps a source's classified error and maps the context's errors.
+func classify(storeCtx context.Context, err error) error {
+	switch {
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrPermission),
+		errors.Is(err, ErrTransient), errors.Is(err, ErrInvalid), errors.Is(err, ErrClosed):
+		return err
+	case storeCtx.Err() != nil:
+		return ErrClosed
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%w: %w", ErrTransient, err)
+	}
+	return err
+}
+
+func (s *Store) callFetch(ctx context.Context, src Source, key string) (r Result) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.fetchTimeout)
+	defer cancel()
+	defer recoverInto(&r.Err, "source Fetch")
+	v, err := src.Fetch(ctx, key)
+	return Result{Versions: v, Err: err}
+}
+
+func (s *Store) callDetect(ctx context.Context, cd ChangeDetector, req Request) (r Result) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.fetchTimeout)
+	defer cancel()
+	defer recoverInto(&r.Err, "source FetchIfChanged")
+	return cd.FetchIfChanged(ctx, req)
+}
+
+func (s *Store) callBatch(ctx context.Context, bf BatchFetcher, reqs []Request) (res []Result) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.fetchTimeout)
+	defer cancel()
+	var err error
+	func() {
+		defer recoverInto(&err, "source FetchMany")
+		res = bf.FetchMany(ctx, reqs)
+	}()
+	if err == nil && len(res) != len(reqs) {
+		err = fmt.Errorf("%w: source answered %d of %d requests", ErrInvalid, len(res), len(reqs))
+	}
+	if err != nil {
+		res = make([]Result, len(reqs))
+		for i := range res {
+			res[i].Err = err
+		}
+	}
+	return res
+}
+
+// recoverInto turns a panic in code the Store calls (a source, a validator)
+// into an error. The panic's value is left out of the error: it could hold
+// anything, a secret included.
+func recoverInto(err *error, what string) {
+	if p := recover(); p != nil {
+		*err = fmt.Errorf("%w: %s panicked", ErrInvalid, what)
+	}
+}
