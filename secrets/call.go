@@ -34,12 +34,19 @@ func RetryOn(isAuthFailure func(error) bool) CallOption {
 
 // Call runs fn with a View of s in its context (see ViewFrom), so that every
 // credential fn reads comes from one snapshot. When fn fails with an
-// authentication error (see RetryOn), Call refreshes the keys fn read (those
-// not fetched within the minimum backoff, so that a credential revoked but
-// not yet rotated costs the backend one fetch a second, not one per call); if
+// authentication error (see RetryOn), Call refreshes the keys fn read; if
 // any of them now serves another version, it runs fn once more with a fresh
 // View and returns that result, whatever it is. Otherwise it returns fn's
 // first error.
+//
+// The refresh bypasses the TTL, so the first authentication failure after a
+// quiet spell always reads the source again, however recently the key was
+// polled: a rotation may have come just after the poll. Further failures
+// force at most one refresh of a key per minimum backoff (see WithBackoff),
+// so that a credential revoked but not yet rotated costs the backend one
+// fetch a second, not one per call; a failure that finds a forced refresh of
+// its key under way waits for that refresh and then checks for a new
+// version.
 //
 // This covers the window of a rotation in which the backend has already
 // dropped the old credential but the Store has not yet polled the new one.

@@ -28,7 +28,9 @@ import (
 // failure from an empty value. A first resolution waits at most the Store's
 // fetch timeout.
 func (s *Store) Getenv(name string) string {
-	v, err := s.LookupEnv(context.Background(), name)
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.fetchTimeout)
+	defer cancel()
+	v, err := s.LookupEnv(ctx, name)
 	var ge *Error
 	if errors.As(err, &ge) && ge.Op == "getenv" {
 		return "" // unset, as os.Getenv says it

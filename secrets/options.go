@@ -29,6 +29,12 @@ const (
 //
 // ctx carries the Store's fetch timeout. A validator must not put the
 // candidate's value in its error.
+//
+// Validators of different refreshes may run concurrently (a background
+// round, a Refresh and a Reload each validate their own candidates), so a
+// validator must be safe for concurrent use. It must return when ctx ends,
+// and must not call the Store's Close, Reload or Refresh: Close waits for
+// the validator to return, and a reload waits for its own validation.
 type Validator func(ctx context.Context, key string, candidate Versions) error
 
 // An Option configures a Store.
@@ -151,8 +157,17 @@ func WithConcurrency(n int) Option {
 }
 
 // WithValidator registers v for the given keys, or for every key when none is
-// given. Keys are matched exactly as they are passed to Get. Validators run in
-// the order they were registered; the first error rejects the candidate.
+// given. Validators run in the order they were registered; the first error
+// rejects the candidate.
+//
+// A validator registered for a key runs on every change of the value that key
+// selects from, whichever keys of that value are read and whether or not the
+// key itself has been read: WithValidator(tryLogin, "file:///run/secrets/db.json")
+// covers a Store that reads only "file:///run/secrets/db.json#password", with
+// the whole value as candidate, and a validator registered for
+// "...db.json#password" is called with that field. A validator registered for
+// every key runs for each key the Store serves from a changed value. A key
+// that cannot be parsed makes New fail.
 func WithValidator(v Validator, keys ...string) Option {
 	return func(c *config) error {
 		if v == nil {

@@ -12,7 +12,11 @@ import "context"
 // ErrPermission, ErrTransient or ErrInvalid, and never hold a value.
 //
 // Fetch must honour ctx, be safe for concurrent use, and return Secrets that
-// share no memory with the source's own state (NewSecret copies). The key it
+// share no memory with the source's own state (NewSecret copies). The Store
+// calls it from its own goroutines, for several keys at once; it must not
+// call the Store's Close, which waits for it to return. An empty value is
+// not served: the Store treats it as a failure wrapping ErrInvalid, and an
+// empty previous version as none. The key it
 // receives is the reference with its scheme and field selector removed: for
 // "file:///run/secrets/db#password" the file source receives
 // "/run/secrets/db". The Store itself stamps the Secrets with the key the
@@ -45,7 +49,9 @@ type Result struct {
 // reloads that touch more than one key of the source.
 //
 // FetchMany returns exactly one Result per Request, in the same order. A
-// failure of the whole call is reported in every Result.
+// failure of the whole call is reported in every Result. Like Fetch, it may
+// run concurrently with the source's other methods, must honour ctx and must
+// not call the Store's Close.
 type BatchFetcher interface {
 	FetchMany(ctx context.Context, reqs []Request) []Result
 }
@@ -53,6 +59,8 @@ type BatchFetcher interface {
 // A ChangeDetector can tell cheaply whether a key changed since the versions
 // the Store holds (a metadata read, a stat) and fetch values only when it did.
 // The Store uses it for background polling; Reload always fetches in full.
+// Like Fetch, it may run concurrently with the source's other methods, must
+// honour ctx and must not call the Store's Close.
 type ChangeDetector interface {
 	FetchIfChanged(ctx context.Context, req Request) Result
 }
@@ -63,8 +71,10 @@ type ChangeDetector interface {
 // it closes. Watch calls changed with a key (as the source receives it in
 // Fetch) whenever that key may have changed, or with "" when anything may
 // have; the Store then refreshes those keys off the read path. changed never
-// blocks. Watch returns when ctx is done; an error it returns earlier is
-// logged and watching is not resumed, so polling remains the only signal.
+// blocks and may be called from any goroutine. Watch returns when ctx is
+// done; an error it returns earlier, or a panic, is logged (the panic's value
+// left out) and watching is not resumed, so polling remains the only signal.
+// Watch must not call the Store's Close, which waits for Watch to return.
 type Watcher interface {
 	Watch(ctx context.Context, changed func(key string)) error
 }

@@ -12,9 +12,10 @@ import (
 // (it has no body, or http.Request.GetBody is set, as it is for requests made
 // by http.NewRequest with a bytes or strings reader), sends it once more with
 // the new credential. Otherwise the 401 response is returned as it is. The
-// refresh is skipped when the key was fetched within the Store's minimum
-// backoff, so a revoked credential does not send every request to the
-// backend.
+// refresh is forced as Call forces it: the first 401 after a quiet spell
+// always reads the source again, and further ones at most once per the
+// Store's minimum backoff (waiting for a forced refresh already under way),
+// so a revoked credential does not send every request to the backend.
 //
 // Inside a call wrapped by WrapTool or Call, the credential comes from the
 // call's View (see ViewFrom), so a request and the handler around it see the
