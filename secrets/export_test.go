@@ -34,3 +34,10 @@ func ReloadIdle(s *Store) bool {
 // WritersLock returns the Store's writer mutex, so a test can hold it and
 // show that reads do not take it.
 func WritersLock(s *Store) sync.Locker { return &s.mu }
+
+// Rounds returns the number of coalescing records the Store holds.
+func Rounds(s *Store) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.rounds)
+}

@@ -3,6 +3,7 @@ package secrets_test
 import (
 	"context"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -199,4 +200,27 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		}
 		runtime.Gosched()
 	}
+}
+
+// waitBlockedIn waits until n goroutines have fn on their stack: calls that
+// are parked inside fn, for which there is no event to wait on. It returns
+// false if that does not happen within a generous deadline, which a test
+// asserting that a call returned early relies on.
+func waitBlockedIn(fn string, n int) bool {
+	deadline := time.Now().Add(5 * time.Second)
+	buf := make([]byte, 1<<20)
+	for time.Now().Before(deadline) {
+		m := runtime.Stack(buf, true)
+		count := 0
+		for _, g := range strings.Split(string(buf[:m]), "\n\n") {
+			if strings.Contains(g, fn+"(") {
+				count++
+			}
+		}
+		if count >= n {
+			return true
+		}
+		runtime.Gosched()
+	}
+	return false
 }
