@@ -1,0 +1,87 @@
+package secrets_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/rotorhq/rotor/secrets"
+)
+
+// TestRefreshCutShortByCloseSaysClosed: a Refresh whose fetch is in flight
+// when the Store closes must not report success.
+func TestRefreshCutShortByCloseSaysClosed(t *testing.T) {
+	f := newFixture(t)
+	f.src.Set("k", "v1")
+	f.get("k")
+	release := f.src.hold("k")
+	defer release()
+	done := make(chan error, 1)
+	go func() { done <- f.store.Refresh(context.Background(), "k") }()
+	f.src.waitFetches(t, "k", 2)
+	f.store.Close()
+	if err := <-done; !errors.Is(err, secrets.ErrClosed) {
+		t.Fatalf("Refresh: %v, want ErrClosed", err)
+	}
+}
+
+// TestAuthFailuresShareAForcedRefreshInFlight: a second authentication
+// failure while the first one's forced refresh is under way must wait for
+// it and retry with the new credential, not give up on the spot.
+func TestAuthFailuresShareAForcedRefreshInFlight(t *testing.T) {
+	f := newFixture(t)
+	f.src.Set("api", "old")
+	f.get("api")
+	f.src.Set("api", "new")
+	release := f.src.hold("api")
+	defer release()
+
+	handler := func(ctx context.Context, _ struct{}, _ struct{}) (struct{}, string, error) {
+		cred, err := secrets.ViewFrom(ctx, f.store).Get(ctx, "api")
+		if err != nil {
+			return struct{}{}, "", err
+		}
+		if cred.Reveal() != "new" {
+			return struct{}{}, "", &secrets.StatusError{Code: 401, Status: "401 Unauthorized"}
+		}
+		return struct{}{}, cred.Reveal(), nil
+	}
+	call := secrets.WrapTool(f.store, handler)
+	results := make(chan error, 2)
+	go func() {
+		_, _, err := call(f.ctx(), struct{}{}, struct{}{})
+		results <- err
+	}()
+	f.src.waitFetches(t, "api", 2) // the first failure's refresh, held
+	go func() {
+		_, _, err := call(f.ctx(), struct{}{}, struct{}{})
+		results <- err
+	}()
+	// The second call must park waiting for the refresh in flight; if it
+	// returns instead, it has given up.
+	select {
+	case err := <-results:
+		t.Fatalf("the second call returned before the refresh in flight ended: %v", err)
+	case <-blockedIn("secrets.(*Store).refreshStale", 2):
+	}
+	release()
+	for i := 0; i < 2; i++ {
+		if err := <-results; err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	if n := f.src.count("api"); n != 2 {
+		t.Fatalf("%d fetches, want the load and one forced refresh", n)
+	}
+}
+
+// blockedIn returns a channel closed once n goroutines are parked in fn.
+func blockedIn(fn string, n int) <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		if waitBlockedIn(fn, n) {
+			close(ch)
+		}
+	}()
+	return ch
+}
