@@ -22,30 +22,48 @@ const redacted = "[REDACTED]"
 // through Reveal and Bytes, so that a Secret can be logged, printed or put in an
 // error without leaking it.
 //
+// The redaction holds where fmt cannot call Format: a Secret in an unexported
+// struct field (fmt then prints the field's contents, following its pointer
+// for a verb that does not fit) and printers built on reflection, such as
+// go-spew and the diffs of testify, which walk through pointers and
+// unexported fields. The value is held in a closure, which reflection cannot
+// look into: such printers find the key, the version, the source and the
+// fetch time, and an address in place of the value. For the same reason
+// reflect.DeepEqual holds only between copies of one Secret; compare values
+// with Equal.
+//
 // The zero Secret holds nothing; IsZero reports it. A Secret is a small value
 // that is safe to copy and to share between goroutines.
 type Secret struct {
 	d *secretData
 }
 
+// secretData is what a Secret points to. It never changes once built.
 type secretData struct {
 	key       string
 	version   string
 	source    string
-	value     string
 	fetchedAt time.Time
+	// value returns the value. It is a closure so that reflection, which
+	// cannot look into one, cannot reach the value.
+	value func() string
 }
 
 // NewSecret returns a Secret for key at version, holding a copy of value.
 // Sources use it to build the Versions they return. The Store stamps the time
 // of the fetch and the source's name, so a source need not.
 func NewSecret(key, version string, value []byte) Secret {
-	return Secret{&secretData{key: key, version: version, value: string(value)}}
+	return NewSecretString(key, version, string(value))
 }
 
 // NewSecretString is NewSecret for a value held as a string.
 func NewSecretString(key, version, value string) Secret {
-	return Secret{&secretData{key: key, version: version, value: value}}
+	return Secret{&secretData{key: key, version: version, value: hold(value)}}
+}
+
+// hold returns a closure that returns value.
+func hold(value string) func() string {
+	return func() string { return value }
 }
 
 // IsZero reports whether s holds no secret, as the Previous of a key that has
@@ -59,7 +77,7 @@ func (s Secret) Reveal() string {
 	if s.d == nil {
 		return ""
 	}
-	return s.d.value
+	return s.d.value()
 }
 
 // Bytes returns the plain value in a new slice that the caller owns: changing
@@ -68,7 +86,7 @@ func (s Secret) Bytes() []byte {
 	if s.d == nil {
 		return nil
 	}
-	return []byte(s.d.value)
+	return []byte(s.d.value())
 }
 
 // Len returns the length of the value in bytes.
@@ -76,7 +94,7 @@ func (s Secret) Len() int {
 	if s.d == nil {
 		return 0
 	}
-	return len(s.d.value)
+	return len(s.d.value())
 }
 
 // Equal reports whether s and t hold the same value, comparing in time that
@@ -133,13 +151,13 @@ func (s Secret) Field(name string) (Secret, error) {
 	if s.d == nil {
 		return Secret{}, &Error{Op: "field", Key: "#" + name, Err: fmt.Errorf("%w: no value", ErrInvalid)}
 	}
-	v, err := extractField([]byte(s.d.value), name)
+	v, err := extractField([]byte(s.d.value()), name)
 	if err != nil {
 		return Secret{}, &Error{Op: "field", Key: s.d.key + "#" + name, Err: err}
 	}
 	d := *s.d
 	d.key = s.d.key + "#" + name
-	d.value = v
+	d.value = hold(v)
 	return Secret{&d}, nil
 }
 
@@ -156,12 +174,13 @@ func (s Secret) with(key, source string, at time.Time) Secret {
 // String returns a redacted form of the secret.
 func (s Secret) String() string { return redacted }
 
-// GoString returns a redacted Go-syntax form that shows the key and version.
+// GoString returns a redacted Go-syntax form that shows the key and version,
+// each quoted within a bounded length.
 func (s Secret) GoString() string {
 	if s.d == nil {
 		return "secrets.Secret{}"
 	}
-	return "secrets.Secret{Key:" + strconv.Quote(s.d.key) + ", Version:" + strconv.Quote(s.d.version) + ", Value:" + redacted + "}"
+	return "secrets.Secret{Key:" + quote(s.d.key) + ", Version:" + quote(s.d.version) + ", Value:" + redacted + "}"
 }
 
 // Format implements fmt.Formatter so that every verb, %x and %q included,

@@ -6,12 +6,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
+	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rotorhq/rotor/secrets"
+	"github.com/rotorhq/rotor/sources/memory"
 )
 
 // canary is a secret value that must never appear in any output.
@@ -245,4 +249,207 @@ func TestVersionsField(t *testing.T) {
 	if _, err := v.Field("nope"); !errors.Is(err, secrets.ErrInvalid) {
 		t.Fatalf("missing field: %v", err)
 	}
+}
+
+// spewLike prints v the way go-spew does with testify's configuration
+// (DisableMethods: no String, Error or Format is called): every field,
+// exported or not, every pointer followed, every string printed. It is the
+// worst case of the reflection-based printers.
+func spewLike(v any) string {
+	var b strings.Builder
+	seen := map[uintptr]bool{}
+	var walk func(v reflect.Value, depth int)
+	walk = func(v reflect.Value, depth int) {
+		if depth > 20 {
+			b.WriteString("<max depth>")
+			return
+		}
+		switch v.Kind() {
+		case reflect.Invalid:
+			b.WriteString("<invalid>")
+		case reflect.Pointer:
+			if v.IsNil() {
+				b.WriteString("<nil>")
+				return
+			}
+			if seen[v.Pointer()] {
+				b.WriteString("<already shown>")
+				return
+			}
+			seen[v.Pointer()] = true
+			b.WriteString("&")
+			walk(v.Elem(), depth+1)
+		case reflect.Interface:
+			if v.IsNil() {
+				b.WriteString("<nil>")
+				return
+			}
+			walk(v.Elem(), depth+1)
+		case reflect.Struct:
+			b.WriteString(v.Type().String() + "{")
+			for i := range v.NumField() {
+				b.WriteString(v.Type().Field(i).Name + ": ")
+				walk(v.Field(i), depth+1)
+				b.WriteString(", ")
+			}
+			b.WriteString("}")
+		case reflect.Slice, reflect.Array:
+			b.WriteString("[")
+			for i := range v.Len() {
+				walk(v.Index(i), depth+1)
+				b.WriteString(" ")
+			}
+			b.WriteString("]")
+		case reflect.Map:
+			b.WriteString("map[")
+			iter := v.MapRange()
+			for iter.Next() {
+				walk(iter.Key(), depth+1)
+				b.WriteString(": ")
+				walk(iter.Value(), depth+1)
+				b.WriteString(" ")
+			}
+			b.WriteString("]")
+		case reflect.String:
+			b.WriteString(strconv.Quote(v.String()))
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			b.WriteString(strconv.FormatInt(v.Int(), 10))
+		case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+			b.WriteString(strconv.FormatUint(v.Uint(), 10))
+		case reflect.Bool:
+			b.WriteString(strconv.FormatBool(v.Bool()))
+		case reflect.Func, reflect.Chan, reflect.UnsafePointer:
+			// What spew prints: the type and an address. Neither
+			// reflection nor spew can see what a closure captured.
+			fmt.Fprintf(&b, "(%s) %#x", v.Type(), v.Pointer())
+		default:
+			fmt.Fprintf(&b, "<%s>", v.Kind())
+		}
+	}
+	walk(reflect.ValueOf(v), 0)
+	return b.String()
+}
+
+func TestSpewLikeSeesUnexportedStrings(t *testing.T) {
+	type inner struct{ pw string }
+	out := spewLike(struct{ p *inner }{&inner{canary}})
+	if !strings.Contains(out, canary) {
+		t.Fatalf("the test printer does not reach an unexported string: %s", out)
+	}
+}
+
+// TestSecretRedactedInUnexportedFields puts Secrets and Versions where fmt
+// cannot call Format (unexported fields, behind pointers, in slices, maps
+// and interfaces) and prints them with every verb, through fmt.Errorf,
+// log.Printf, slog and a spew-like printer that follows every pointer.
+func TestSecretRedactedInUnexportedFields(t *testing.T) {
+	src := memory.New()
+	src.Set("db", `{"password":"`+canary+`"}`)
+	src.Set("db", `{"password":"`+canary+`-2"}`)
+	st, err := secrets.New(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	served, err := st.Versions(ctx, "db#password")
+	if err != nil || !strings.HasPrefix(served.Current.Reveal(), canary) {
+		t.Fatalf("Versions: %v", err)
+	}
+	whole, err := st.Get(ctx, "db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	built := secrets.NewSecretString("k", "v1", canary)
+	field, err := secrets.NewSecretString("j", "v1", `{"pw":"`+canary+`"}`).Field("pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vf, err := secrets.Versions{Current: whole}.Field("password")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	type deep struct {
+		list []*secrets.Versions
+		arr  [2]secrets.Secret
+	}
+	for name, s := range map[string]secrets.Secret{"built": built, "field": field, "served": served.Current, "served previous": served.Previous, "whole": whole, "versions field": vf.Current} {
+		v := served
+		if name == "built" {
+			v = secrets.Versions{Current: built, Previous: built}
+		}
+		holders := map[string]any{
+			"value":          struct{ pw secrets.Secret }{s},
+			"pointer":        struct{ pw *secrets.Secret }{&s},
+			"slice":          struct{ pws []secrets.Secret }{[]secrets.Secret{s, s}},
+			"map value":      struct{ m map[string]secrets.Secret }{map[string]secrets.Secret{"k": s}},
+			"map key":        struct{ m map[secrets.Secret]int }{map[secrets.Secret]int{s: 1}},
+			"pointer slice":  struct{ ps []*secrets.Secret }{[]*secrets.Secret{&s}},
+			"interface":      struct{ a any }{s},
+			"versions":       struct{ v secrets.Versions }{v},
+			"versions ptr":   struct{ v *secrets.Versions }{&v},
+			"versions slice": struct{ vs []secrets.Versions }{[]secrets.Versions{v}},
+			"versions map":   struct{ vm map[string]*secrets.Versions }{map[string]*secrets.Versions{"k": &v}},
+			"nested":         struct{ d deep }{deep{list: []*secrets.Versions{&v}, arr: [2]secrets.Secret{s, s}}},
+			"embedded":       struct{ deep }{deep{arr: [2]secrets.Secret{s}}},
+		}
+		for hname, h := range holders {
+			what := name + " in " + hname
+			ptr := reflect.New(reflect.TypeOf(h))
+			ptr.Elem().Set(reflect.ValueOf(h))
+			for _, x := range []any{h, ptr.Interface()} {
+				for _, verb := range []string{"%s", "%q", "%t", "%e", "%v", "%+v", "%#v", "%x", "%X", "%d", "%10s", "%-8q", "%p", "%T %v"} {
+					assertNoCanaryIn(t, what+" "+verb, fmt.Sprintf(verb, x))
+				}
+				assertNoCanaryIn(t, what+" Sprint", fmt.Sprint(x)+fmt.Sprintln(x))
+				assertNoCanaryIn(t, what+" Errorf", fmt.Errorf("failed with %v, %s, %+v: %w", x, x, x, errors.New("cause")).Error())
+
+				var buf bytes.Buffer
+				l := log.New(&buf, "", 0)
+				l.Printf("%v %+v %s %q", x, x, x, x)
+				l.Print(x)
+				l.Println(x)
+				slog.New(slog.NewTextHandler(&buf, nil)).Info("m", "x", x)
+				slog.New(slog.NewJSONHandler(&buf, nil)).Info("m", "x", x)
+				assertNoCanaryIn(t, what+" log", buf.String())
+
+				assertNoCanaryIn(t, what+" spew", spewLike(x))
+			}
+		}
+	}
+	// The metadata stays visible to those printers: they still help.
+	if out := spewLike(struct{ pw secrets.Secret }{built}); !strings.Contains(out, `"k"`) || !strings.Contains(out, `"v1"`) {
+		t.Errorf("the key and version are not shown: %s", out)
+	}
+}
+
+// assertNoCanaryIn is assertNoCanary naming what was printed.
+func assertNoCanaryIn(t *testing.T, what, out string) {
+	t.Helper()
+	for _, form := range []string{canary, fmt.Sprintf("%x", canary), fmt.Sprintf("%X", canary)} {
+		if strings.Contains(out, form) {
+			t.Fatalf("%s: output holds the secret value: %s", what, out)
+		}
+	}
+}
+
+// TestSecretStaysCheap: the value behind a closure costs no allocation to
+// read, compare or measure.
+func TestSecretStaysCheap(t *testing.T) {
+	a := secrets.NewSecretString("k", "v", strings.Repeat("x", 4096))
+	b := secrets.NewSecretString("k", "v", strings.Repeat("x", 4096))
+	var sink int
+	if n := testing.AllocsPerRun(100, func() {
+		sink += len(a.Reveal()) + a.Len()
+		if a.Equal(b) {
+			sink++
+		}
+	}); n != 0 {
+		t.Errorf("Reveal, Len and Equal allocate %v times", n)
+	}
+	if !a.Equal(b) || a.Equal(secrets.NewSecretString("k", "v", "y")) || !(secrets.Secret{}).Equal(secrets.Secret{}) {
+		t.Error("Equal is wrong")
+	}
+	_ = sink
 }
