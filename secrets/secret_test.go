@@ -119,7 +119,7 @@ func TestField(t *testing.T) {
 			t.Errorf("Field(%q) = %q (key %q), want %q", name, f.Reveal(), f.Key(), want)
 		}
 	}
-	for _, name := range []string{"nope", "/db/nope", "/db/list/2", "/db/list/01", "/db/list/-1", "/user/x", ""} {
+	for _, name := range []string{"nope", "/db/nope", "/db/list/2", "/db/list/01", "/db/list/-1", "/db/list/+1", "/db/list/1 ", "/db/list/", "/user/x", "/db/list/0/x", ""} {
 		if _, err := s.Field(name); !errors.Is(err, secrets.ErrInvalid) {
 			t.Errorf("Field(%q): err = %v, want ErrInvalid", name, err)
 		}
@@ -452,4 +452,89 @@ func TestSecretStaysCheap(t *testing.T) {
 		t.Error("Equal is wrong")
 	}
 	_ = sink
+}
+
+// TestFieldRefusesWhatJSONWouldReplace: encoding/json turns invalid UTF-8
+// and unpaired surrogate escapes into U+FFFD; a field is never served so
+// changed, and the error quotes nothing of the value.
+func TestFieldRefusesWhatJSONWouldReplace(t *testing.T) {
+	bad := map[string]string{
+		"invalid byte in the field":        `{"pw":"` + canary + "\xff" + `"}`,
+		"truncated sequence":               `{"pw":"` + canary + "\xe2\x82" + `"}`,
+		"overlong encoding":                `{"pw":"` + canary + "\xc0\xaf" + `"}`,
+		"encoded surrogate":                `{"pw":"` + canary + "\xed\xa0\x80" + `"}`,
+		"lone high surrogate":              `{"pw":"` + canary + `\ud800"}`,
+		"lone low surrogate":               `{"pw":"` + canary + `\udc00"}`,
+		"high then not low":                `{"pw":"` + canary + `\ud800\u0041"}`,
+		"two highs":                        `{"pw":"` + canary + `\uD800\uDBFF"}`,
+		"high at the end":                  `{"pw":"` + canary + `\ud83d"}`,
+		"after an escaped backslash":       `{"pw":"` + canary + `\\\ud800"}`,
+		"in another field":                 `{"pw":"` + canary + `","x":"\udfff"}`,
+		"in a member name":                 `{"pw":"` + canary + `","\ud800":1}`,
+		"invalid byte in a member name":    `{"pw":"` + canary + `","p` + "\xff" + `":1}`,
+		"in a nested object":               `{"pw":"` + canary + `","db":{"x":["\ud800"]}}`,
+		"invalid byte in an array element": `["` + canary + "\xff" + `"]`,
+	}
+	for name, raw := range bad {
+		for _, sel := range []string{"pw", "/pw", "/0", "db", "/db/x/0"} {
+			s := secrets.NewSecretString("k", "v", raw)
+			f, err := s.Field(sel)
+			if !errors.Is(err, secrets.ErrInvalid) {
+				t.Errorf("%s, Field(%q) = %q, %v; want ErrInvalid", name, sel, f.Reveal(), err)
+				continue
+			}
+			assertNoCanaryIn(t, name, err.Error())
+			if strings.Contains(err.Error(), "\ufffd") || strings.Contains(err.Error(), "\\u") {
+				t.Errorf("%s: the message quotes the input: %s", name, err)
+			}
+			if _, err := (secrets.Versions{Current: s}).Field(sel); !errors.Is(err, secrets.ErrInvalid) {
+				t.Errorf("%s, Versions.Field(%q): %v", name, sel, err)
+			}
+		}
+	}
+	good := map[string]string{
+		`{"pw":"\ud83d\ude00"}`:         "\U0001F600",
+		`{"pw":"\uD83D\uDE00x"}`:        "\U0001F600x",
+		`{"pw":"\\ud800"}`:              `\ud800`,
+		`{"pw":"\\\\ud800"}`:            `\\ud800`,
+		`{"pw":"\\\ud83d\ude00"}`:       `\` + "\U0001F600",
+		`{"pw":"\ufffd is fine"}`:       "\ufffd is fine",
+		`{"pw":"é ☃ 日本", "x":"\u00e9"}`: "é ☃ 日本",
+		`{"pw":"a\u0000b"}`:             "a\x00b",
+	}
+	for raw, want := range good {
+		f, err := secrets.NewSecretString("k", "v", raw).Field("pw")
+		if err != nil || f.Reveal() != want {
+			t.Errorf("Field(pw) of %s = %q, %v; want %q", raw, f.Reveal(), err, want)
+		}
+	}
+
+	// The Store refuses such a value for a field key, and keeps none.
+	src := memory.New()
+	src.Set("j", `{"pw":"`+canary+`\ud800"}`)
+	st, err := secrets.New(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	_, err = st.Get(context.Background(), "j#pw")
+	if !errors.Is(err, secrets.ErrInvalid) {
+		t.Fatalf("Store.Get of a field with a lone surrogate: %v", err)
+	}
+	assertNoCanaryIn(t, "Store.Get", err.Error())
+}
+
+// TestFieldNameInErrorBounded: a field name of 1 MiB, or holding a newline,
+// gives a short one-line error.
+func TestFieldNameInErrorBounded(t *testing.T) {
+	s := secrets.NewSecretString("app", "1", `{"pw":"p"}`)
+	for _, name := range []string{strings.Repeat("n", 1<<20), "/" + strings.Repeat("n/", 1<<19), "a\nb", "/a\nb"} {
+		_, err := s.Field(name)
+		if !errors.Is(err, secrets.ErrInvalid) {
+			t.Fatalf("err = %v", err)
+		}
+		assertShortLine(t, "Field", err.Error())
+		_, err = secrets.Versions{Current: s}.Field(name)
+		assertShortLine(t, "Versions.Field", err.Error())
+	}
 }
