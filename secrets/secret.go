@@ -225,15 +225,22 @@ type Versions struct {
 	Previous Secret
 }
 
-// Field applies Secret.Field to both versions. A previous version that lacks
-// the field is dropped rather than failing the whole pair.
+// Field applies Secret.Field to both versions, with its rules: an empty name,
+// like a field missing from the current version, is an *Error that wraps
+// ErrInvalid. A previous version that lacks the field (or is not JSON) is
+// dropped rather than failing the whole pair.
 func (v Versions) Field(name string) (Versions, error) {
-	out, err := fieldVersions(v, name)
-	if err != nil {
-		return Versions{}, &Error{Op: "field", Key: v.Current.Key() + "#" + name, Err: err}
+	if v.Current.IsZero() {
+		return Versions{}, &Error{Op: "field", Key: "#" + name, Err: errNoValue}
 	}
-	out.Current = out.Current.with(out.Current.Key()+"#"+name, out.Current.Source(), out.Current.FetchedAt())
-	out.Previous = out.Previous.with(out.Previous.Key()+"#"+name, out.Previous.Source(), out.Previous.FetchedAt())
+	cur, err := v.Current.Field(name)
+	if err != nil {
+		return Versions{}, err
+	}
+	out := Versions{Current: cur}
+	if prev, err := v.Previous.Field(name); err == nil {
+		out.Previous = prev
+	}
 	return out, nil
 }
 

@@ -524,6 +524,30 @@ func TestFieldRefusesWhatJSONWouldReplace(t *testing.T) {
 	assertNoCanaryIn(t, "Store.Get", err.Error())
 }
 
+// TestFieldEmptyNameOneRule: an empty field name is an error wrapping
+// ErrInvalid for Secret.Field and Versions.Field alike.
+func TestFieldEmptyNameOneRule(t *testing.T) {
+	s := secrets.NewSecretString("app", "1", `{"":"empty name","pw":"p"}`)
+	_, serr := s.Field("")
+	_, verr := secrets.Versions{Current: s, Previous: s}.Field("")
+	for name, err := range map[string]error{"Secret.Field": serr, "Versions.Field": verr} {
+		var e *secrets.Error
+		if !errors.Is(err, secrets.ErrInvalid) || !errors.As(err, &e) || e.Op != "field" || e.Key != "app#" {
+			t.Fatalf(`%s(""): %v, want an *Error for "app#" wrapping ErrInvalid`, name, err)
+		}
+	}
+	if serr.Error() != verr.Error() {
+		t.Errorf("two messages for one rule:\n%s\n%s", serr, verr)
+	}
+	// The member named "" stays reachable by its JSON pointer.
+	if f, err := s.Field("/"); err != nil || f.Reveal() != "empty name" {
+		t.Errorf(`Field("/") = %q, %v`, f.Reveal(), err)
+	}
+	if _, err := (secrets.Versions{}).Field("pw"); !errors.Is(err, secrets.ErrInvalid) {
+		t.Errorf("Field of zero Versions: %v", err)
+	}
+}
+
 // TestFieldNameInErrorBounded: a field name of 1 MiB, or holding a newline,
 // gives a short one-line error.
 func TestFieldNameInErrorBounded(t *testing.T) {
