@@ -5,30 +5,18 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
-	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"sort"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/modelcontextprotocol/go-sdk/auth"
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/rotorhq/rotor/examples/mcpserver/server"
 	"github.com/rotorhq/rotor/internal/pgtest"
-	"github.com/rotorhq/rotor/secrets"
-	"github.com/rotorhq/rotor/sources/file"
-	"github.com/rotorhq/rotor/sources/memory"
 )
 
 // Strategies of rotation the drill runs.
@@ -84,7 +72,7 @@ type drill struct {
 
 // Run runs one strategy twice, each time against a new PostgreSQL server:
 // once with rotor, once with the read-once baseline, under the same load and
-// the same rotation schedule.
+// the same rotation schedule. Each server runs as a process of its own.
 func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	if cfg.Strategy != DualUser && cfg.Strategy != SingleUser {
 		return nil, fmt.Errorf("unknown strategy %q", cfg.Strategy)
@@ -110,7 +98,7 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 }
 
 // pass runs the load and the rotations against one server.
-func (d *drill) pass(ctx context.Context, kind string) (Result, error) {
+func (d *drill) pass(ctx context.Context, kind string) (res Result, err error) {
 	cfg := d.cfg
 	pg, err := pgtest.StartServer(ctx)
 	if err != nil {
@@ -141,63 +129,18 @@ func (d *drill) pass(ctx context.Context, kind string) (Result, error) {
 		return Result{}, err
 	}
 
-	var store *secrets.Store
-	var credKey string
-	if kind == rotorServer {
-		// The credential is a JSON file the Store watches and polls,
-		// validated by logging in before a swap, and reloaded on SIGHUP.
-		files, err := file.New(file.WithDir(d.dir))
-		if err != nil {
-			return Result{}, err
-		}
-		credKey = "file://" + filepath.Join(d.dir, "db.json")
-		logger := slog.New(slog.DiscardHandler)
-		if cfg.Log != nil {
-			logger = slog.New(slog.NewTextHandler(cfg.Log, &slog.HandlerOptions{Level: slog.LevelInfo}))
-		}
-		store, err = secrets.New(nil,
-			secrets.WithSource("file", files),
-			secrets.WithTTL(cfg.TTL),
-			secrets.WithValidator(server.DBValidator(d.dbURL), credKey),
-			secrets.WithOverlap(3*cfg.TTL+cfg.TTL/2),
-			secrets.WithLogger(logger))
-		if err != nil {
-			return Result{}, err
-		}
-		stopSignals := secrets.ReloadOnSignal(ctx, store, syscall.SIGHUP)
-		defer stopSignals()
-	} else {
-		// The baseline reads the credential once at start-up, as code
-		// calling os.Getenv in main does; its Store never sees a change.
-		raw, err := os.ReadFile(filepath.Join(d.dir, "db.json"))
-		if err != nil {
-			return Result{}, err
-		}
-		once := memory.New()
-		once.Set("db", string(raw))
-		credKey = "db"
-		if store, err = secrets.New(once, secrets.WithTTL(24*time.Hour)); err != nil {
-			return Result{}, err
-		}
-		// Signals go nowhere, but the process must not die of them.
-		sigs := make(chan os.Signal, 1)
-		signal.Notify(sigs, syscall.SIGHUP)
-		defer signal.Stop(sigs)
-	}
-	defer store.Close()
-
-	srv, err := server.New(server.Config{
-		Store: store, DatabaseURL: d.dbURL, DBCredKey: credKey, MaxConnLifetime: cfg.TTL,
-	})
+	srv, err := startServer(ctx, serverConfig{
+		Kind: kind, Dir: d.dir, DatabaseURL: d.dbURL, TTL: cfg.TTL, Verbose: cfg.Log != nil,
+	}, cfg.Log)
 	if err != nil {
 		return Result{}, err
 	}
-	defer srv.Close()
-	url, stop, err := serve(srv.HTTPHandler(acceptDrillToken))
-	if err != nil {
-		return Result{}, err
-	}
-	defer stop()
+	defer func() {
+		if serr := srv.stop(); err == nil {
+			err = serr
+		}
+	}()
+	url := srv.URL
 
 	result := &Result{Strategy: cfg.Strategy, Server: kind, Roles: map[string]int64{}}
 	loadCtx, stopLoad := context.WithCancel(ctx)
@@ -229,7 +172,7 @@ loop:
 				continue
 			}
 			rotated++
-			if role, rotErr = d.rotate(ctx, role, rotated, &revocations); rotErr != nil {
+			if role, rotErr = d.rotate(ctx, srv, role, rotated, &revocations); rotErr != nil {
 				break loop
 			}
 		}
@@ -246,7 +189,7 @@ loop:
 }
 
 // rotate performs one rotation and returns the role now in use.
-func (d *drill) rotate(ctx context.Context, role string, n int, revocations *sync.WaitGroup) (string, error) {
+func (d *drill) rotate(ctx context.Context, srv *serverProcess, role string, n int, revocations *sync.WaitGroup) (string, error) {
 	pw := newPassword()
 	switch d.cfg.Strategy {
 	case DualUser:
@@ -257,7 +200,9 @@ func (d *drill) rotate(ctx context.Context, role string, n int, revocations *syn
 		if err := d.writeSecret(next, pw); err != nil {
 			return role, err
 		}
-		d.signal()
+		if err := srv.signal(syscall.SIGHUP); err != nil {
+			return role, err
+		}
 		d.logf("rotation %d: %s now has a new password and is the one in the secret", n, next)
 		return next, nil
 	default:
@@ -270,7 +215,9 @@ func (d *drill) rotate(ctx context.Context, role string, n int, revocations *syn
 		if err := d.setPassword(ctx, role, pw); err != nil {
 			return role, err
 		}
-		d.signal()
+		if err := srv.signal(syscall.SIGHUP); err != nil {
+			return role, err
+		}
 		d.logf("rotation %d: %s has a new password; old sessions end in %v", n, role, 3*d.cfg.TTL)
 		revocations.Add(1)
 		go func() {
@@ -312,140 +259,6 @@ func (d *drill) writeSecret(user, pw string) error {
 		return err
 	}
 	return os.Rename(tmp, filepath.Join(d.dir, "db.json"))
-}
-
-func (d *drill) signal() { _ = syscall.Kill(os.Getpid(), syscall.SIGHUP) }
-
-// load calls the database tool at the configured rate until ctx ends.
-func (d *drill) load(ctx context.Context, url string, r *Result) {
-	client := mcp.NewClient(&mcp.Implementation{Name: "drill", Version: "v0"}, nil)
-	httpClient := &http.Client{Transport: &bearer{token: drillToken, base: &http.Transport{MaxIdleConnsPerHost: d.cfg.Workers}}}
-	defer httpClient.CloseIdleConnections()
-	sessions := make([]*mcp.ClientSession, 4)
-	for i := range sessions {
-		cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: httpClient, DisableStandaloneSSE: true, MaxRetries: -1}, nil)
-		if err != nil {
-			r.FirstErr = "connect: " + err.Error()
-			r.Failed++
-			return
-		}
-		defer cs.Close()
-		sessions[i] = cs
-	}
-	var calls, failed atomic.Int64
-	var mu sync.Mutex
-	work := make(chan struct{}, 2*d.cfg.Rate) // absorbs stalls of up to two seconds
-	var wg sync.WaitGroup
-	for w := 0; w < d.cfg.Workers; w++ {
-		wg.Add(1)
-		go func(cs *mcp.ClientSession) {
-			defer wg.Done()
-			for range work {
-				cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				res, err := cs.CallTool(cctx, &mcp.CallToolParams{Name: "db_whoami"})
-				cancel()
-				calls.Add(1)
-				if err == nil && res.IsError {
-					err = errors.New(toolError(res))
-				}
-				mu.Lock()
-				if err != nil {
-					failed.Add(1)
-					if r.FirstErr == "" {
-						r.FirstErr = err.Error()
-					}
-				} else if out, ok := res.StructuredContent.(map[string]any); ok {
-					if u, ok := out["user"].(string); ok {
-						r.Roles[u]++
-					}
-				}
-				mu.Unlock()
-			}
-		}(sessions[w%len(sessions)])
-	}
-	// Pace by elapsed time, so that a late tick is made up for and the
-	// average rate is the one asked for.
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	start := time.Now()
-	var sent, dropped int64
-pace:
-	for {
-		select {
-		case <-ctx.Done():
-			break pace
-		case now := <-tick.C:
-			due := int64(now.Sub(start).Seconds() * float64(d.cfg.Rate))
-			for ; sent < due; sent++ {
-				select {
-				case work <- struct{}{}:
-				default:
-					dropped++ // more than two seconds behind
-				}
-			}
-		}
-	}
-	elapsed := time.Since(start)
-	close(work)
-	wg.Wait()
-	mu.Lock()
-	defer mu.Unlock()
-	r.Calls = calls.Load()
-	r.Unsent = dropped
-	r.Elapsed = elapsed
-	r.Failed += failed.Load()
-}
-
-func toolError(res *mcp.CallToolResult) string {
-	for _, c := range res.Content {
-		if t, ok := c.(*mcp.TextContent); ok {
-			return t.Text
-		}
-	}
-	return "tool error"
-}
-
-// serve runs h on a loopback port until stop is called.
-func serve(h http.Handler) (url string, stop func(), err error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		srv.Serve(l)
-	}()
-	return "http://" + l.Addr().String(), func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		<-done
-	}, nil
-}
-
-// The drill's bearer token: the drill is about the database credential, so
-// the MCP endpoint accepts one fixed token (the example server itself verifies
-// rotating JWTs; see examples/mcpserver).
-const drillToken = "drill-token"
-
-func acceptDrillToken(_ context.Context, token string, _ *http.Request) (*auth.TokenInfo, error) {
-	if token != drillToken {
-		return nil, auth.ErrInvalidToken
-	}
-	return &auth.TokenInfo{UserID: "drill", Expiration: time.Now().Add(time.Hour)}, nil
-}
-
-type bearer struct {
-	token string
-	base  http.RoundTripper
-}
-
-func (b *bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
-	return b.base.RoundTrip(r)
 }
 
 func newPassword() string {

@@ -2,13 +2,22 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// The drill starts its servers by running this binary again.
+	if cfg, ok := os.LookupEnv(serverEnv); ok {
+		os.Exit(serveMain(cfg))
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // TestDrill is the rotation drill at the issue's figures: 200 tool calls a
 // second to each server for 30 seconds while the password rotates 5 times,
@@ -56,4 +65,64 @@ func TestDrill(t *testing.T) {
 		})
 	}
 	t.Logf("\n%s", Table(all))
+}
+
+// TestServerProcess starts each kind of server as the drill does, with no
+// database behind it (its database tool connects only when called): the
+// server runs as a process of its own, serves MCP to a real client, lives
+// through SIGHUP, and exits cleanly when the drill stops it.
+func TestServerProcess(t *testing.T) {
+	for _, kind := range []string{rotorServer, baselineServer} {
+		t.Run(kind, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "db.json"), []byte(`{"username":"app","password":"pw"}`), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			srv, err := startServer(ctx, serverConfig{
+				Kind: kind, Dir: dir, DatabaseURL: "postgres://127.0.0.1:1/postgres?sslmode=disable", TTL: time.Hour,
+			}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stopped := false
+			defer func() {
+				if !stopped {
+					srv.stop()
+				}
+			}()
+			hc := newHTTPClient(1)
+			defer hc.CloseIdleConnections()
+			cs, err := connect(ctx, srv.URL, hc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cs.Close()
+			hasTool := func() {
+				t.Helper()
+				tools, err := cs.ListTools(ctx, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, tool := range tools.Tools {
+					if tool.Name == "db_whoami" {
+						return
+					}
+				}
+				t.Fatalf("the server lists no db_whoami tool: %+v", tools.Tools)
+			}
+			hasTool()
+			if err := srv.signal(syscall.SIGHUP); err != nil {
+				t.Fatal(err)
+			}
+			hasTool()
+			cs.Close()
+			stopped = true
+			// A server killed by the SIGHUP would be reported here.
+			if err := srv.stop(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
 }

@@ -4,10 +4,13 @@
 //
 // It starts its own PostgreSQL server on loopback (Debian's postgresql
 // package must be installed), with password authentication, and runs the
-// example MCP server (examples/mcpserver) over streamable HTTP twice: once
-// with a rotor Store watching the credential file, once with the credential
-// read at start-up. Both get the same load and the same rotations, in two
-// strategies:
+// example MCP server (examples/mcpserver/server) over streamable HTTP as a
+// process of its own, twice: once with a rotor Store watching the credential
+// file and reloading on SIGHUP, once with the credential read at start-up.
+// The drill is their client, through the MCP Go SDK, and rotates the
+// credential from outside: it writes the file, changes the database and
+// sends the server SIGHUP. Both servers get the same load and the same
+// rotations, in two strategies:
 //
 //   - dual-user: two roles; each rotation sets a new password on the idle one
 //     and points the secret at it.
@@ -30,6 +33,9 @@ import (
 )
 
 func main() {
+	if cfg, ok := os.LookupEnv(serverEnv); ok {
+		os.Exit(serveMain(cfg))
+	}
 	duration := flag.Duration("duration", 30*time.Second, "how long each strategy runs under load")
 	rate := flag.Int("rate", 200, "tool calls a second to each server")
 	rotations := flag.Int("rotations", 5, "password rotations during each run")
