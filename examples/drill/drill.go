@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"sync"
 	"syscall"
 	"time"
 
@@ -22,24 +21,31 @@ import (
 // Strategies of rotation the drill runs.
 const (
 	// DualUser alternates two database roles: each rotation sets a new
-	// password on the role not in use and points the secret at it, so both
-	// stay valid through the overlap.
+	// password on the role not in use, ends that role's sessions (they
+	// logged in with the password it replaces) and points the secret at
+	// it. The role it points away from keeps working until the next
+	// rotation, at least the overlap later.
 	DualUser = "dual-user"
 	// SingleUser rotates one role's password: the secret gets the new
-	// password, the database is changed, SIGHUP is sent, and sessions opened
-	// before the rotation are terminated three TTLs later.
+	// password, the database is changed, SIGHUP is sent, and the sessions
+	// opened with the old password are ended after the overlap.
 	SingleUser = "single-user"
 )
 
 // Config sets the drill's load and schedule.
 type Config struct {
-	Strategy  string
-	Duration  time.Duration // how long load runs
-	Rate      int           // tool calls a second, to each server
+	Strategy string
+	// Duration is the planned length of the load: the rotations are due
+	// every Duration/(Rotations+1). A rotation waits, besides, until the
+	// load has shown what the drill checks (see Window), and, in the
+	// dual-user strategy, until the overlap has passed since the previous
+	// one; the single-user strategy's rotations last the overlap.
+	Duration  time.Duration
+	Rate      int           // tool calls a second to each server, as far as the machine allows
 	Rotations int           // rotations during the run
-	TTL       time.Duration // the rotor Store's TTL
+	TTL       time.Duration // the rotor Store's TTL; the overlap is 3.5 TTLs
 	Workers   int           // concurrent callers per server
-	Log       io.Writer     // progress; nil for none
+	Log       io.Writer     // progress and the servers' logs; nil for none
 }
 
 // Result is one server's outcome.
@@ -53,6 +59,13 @@ type Result struct {
 	Unsent    int64            // calls the load could not send: the server fell too far behind
 	Elapsed   time.Duration    // how long load ran
 	Roles     map[string]int64 // successful calls by the role they ran as
+	// Windows[n] is the load after rotation n (Windows[0]: before the
+	// first), ending where the next rotation begins.
+	Windows []Window
+	// Revoked is the first window in which the credential the servers
+	// started with no longer works: 1 in the single-user strategy, 2 in
+	// the dual-user one (the first rotation leaves the start-up role alone).
+	Revoked int
 }
 
 const (
@@ -60,9 +73,15 @@ const (
 	baselineServer = "read-once"
 )
 
+// evidenceWait bounds how long after its due time a rotation waits for the
+// load to show what the drill checks; it only turns a server that never
+// shows it into a failed check instead of a drill that never ends.
+const evidenceWait = time.Minute
+
 // drill holds one pass's moving parts.
 type drill struct {
 	cfg   Config
+	kind  string
 	pg    *pgtest.Server
 	admin *pgx.Conn
 	dir   string
@@ -72,7 +91,7 @@ type drill struct {
 
 // Run runs one strategy twice, each time against a new PostgreSQL server:
 // once with rotor, once with the read-once baseline, under the same load and
-// the same rotation schedule. Each server runs as a process of its own.
+// the same rotations. Each server runs as a process of its own.
 func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	if cfg.Strategy != DualUser && cfg.Strategy != SingleUser {
 		return nil, fmt.Errorf("unknown strategy %q", cfg.Strategy)
@@ -82,13 +101,13 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	}
 	var out []Result
 	for _, kind := range []string{rotorServer, baselineServer} {
-		d := &drill{cfg: cfg, logf: func(string, ...any) {}}
+		d := &drill{cfg: cfg, kind: kind, logf: func(string, ...any) {}}
 		if cfg.Log != nil {
 			d.logf = func(format string, args ...any) {
 				fmt.Fprintf(cfg.Log, "%s  %s: %s\n", time.Now().Format("15:04:05.000"), kind, fmt.Sprintf(format, args...))
 			}
 		}
-		r, err := d.pass(ctx, kind)
+		r, err := d.pass(ctx)
 		if err != nil {
 			return out, fmt.Errorf("%s: %w", kind, err)
 		}
@@ -98,7 +117,7 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 }
 
 // pass runs the load and the rotations against one server.
-func (d *drill) pass(ctx context.Context, kind string) (res Result, err error) {
+func (d *drill) pass(ctx context.Context) (res Result, err error) {
 	cfg := d.cfg
 	pg, err := pgtest.StartServer(ctx)
 	if err != nil {
@@ -122,7 +141,7 @@ func (d *drill) pass(ctx context.Context, kind string) (res Result, err error) {
 			return Result{}, err
 		}
 	}
-	if err := d.setPassword(ctx, "app_a", first); err != nil {
+	if _, err := d.setPassword(ctx, "app_a", first); err != nil {
 		return Result{}, err
 	}
 	if err := d.writeSecret("app_a", first); err != nil {
@@ -130,7 +149,7 @@ func (d *drill) pass(ctx context.Context, kind string) (res Result, err error) {
 	}
 
 	srv, err := startServer(ctx, serverConfig{
-		Kind: kind, Dir: d.dir, DatabaseURL: d.dbURL, TTL: cfg.TTL, Verbose: cfg.Log != nil,
+		Kind: d.kind, Dir: d.dir, DatabaseURL: d.dbURL, TTL: cfg.TTL, Verbose: cfg.Log != nil,
 	}, cfg.Log)
 	if err != nil {
 		return Result{}, err
@@ -140,115 +159,178 @@ func (d *drill) pass(ctx context.Context, kind string) (res Result, err error) {
 			err = serr
 		}
 	}()
-	url := srv.URL
 
-	result := &Result{Strategy: cfg.Strategy, Server: kind, Roles: map[string]int64{}}
+	role := "app_a"
+	l := newLoad(srv.URL, cfg.Rate, cfg.Workers, role)
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	defer stopLoad()
 	loadDone := make(chan struct{})
 	go func() {
 		defer close(loadDone)
-		d.load(loadCtx, url, result)
+		l.run(loadCtx)
 	}()
 
-	// Rotate at even intervals, leaving time after the last one.
 	every := cfg.Duration / time.Duration(cfg.Rotations+1)
+	start := time.Now()
 	rotated := 0
-	var revocations sync.WaitGroup
-	ticker := time.NewTicker(every)
-	deadline := time.NewTimer(cfg.Duration)
-	defer deadline.Stop()
-	role := "app_a"
-	var rotErr error
-loop:
-	for {
-		select {
-		case <-ctx.Done():
-			break loop
-		case <-deadline.C:
-			break loop
-		case <-ticker.C:
-			if rotated == cfg.Rotations {
-				continue
-			}
-			rotated++
-			if role, rotErr = d.rotate(ctx, srv, role, rotated, &revocations); rotErr != nil {
-				break loop
-			}
+	err = d.await(ctx, l, 0, start.Add(every), loadDone)
+	for n := 1; err == nil && n <= cfg.Rotations; n++ {
+		l.closeWindow()
+		var at time.Time
+		if role, at, err = d.rotate(ctx, srv, role, n); err != nil {
+			err = fmt.Errorf("rotation %d: %w", n, err)
+			break
 		}
+		rotated = n
+		l.openWindow(role)
+		due := start.Add(time.Duration(n+1) * every)
+		if cfg.Strategy == DualUser && due.Before(at.Add(overlap(cfg.TTL))) {
+			// The next rotation revokes the role this one pointed
+			// away from: not before the overlap has passed.
+			due = at.Add(overlap(cfg.TTL))
+		}
+		err = d.await(ctx, l, n, due, loadDone)
 	}
-	ticker.Stop()
 	stopLoad()
 	<-loadDone
-	revocations.Wait()
-	if rotErr != nil {
-		return Result{}, fmt.Errorf("rotation %d: %w", rotated, rotErr)
+	if err != nil {
+		return Result{}, err
 	}
-	result.Rotations = rotated
-	return *result, ctx.Err()
+	res = Result{Strategy: cfg.Strategy, Server: d.kind, Rotations: rotated, Revoked: 1}
+	if cfg.Strategy == DualUser {
+		res.Revoked = 2
+	}
+	l.result(&res)
+	return res, ctx.Err()
 }
 
-// rotate performs one rotation and returns the role now in use.
-func (d *drill) rotate(ctx context.Context, srv *serverProcess, role string, n int, revocations *sync.WaitGroup) (string, error) {
+// await waits until due, and until window n shows what the drill checks: a
+// call that used credential n for rotor, a completed call for the baseline
+// (whose calls fail once its credential is revoked). It gives up
+// evidenceWait after due, leaving the checks to report what is missing.
+func (d *drill) await(ctx context.Context, l *load, n int, due time.Time, loadDone <-chan struct{}) error {
+	enough := func(w Window) bool { return w.Calls > 0 }
+	if d.kind == rotorServer {
+		enough = func(w Window) bool { return w.Used > 0 }
+	}
+	wait := time.NewTimer(time.Until(due))
+	defer wait.Stop()
+	giveUp := time.NewTimer(time.Until(due) + evidenceWait)
+	defer giveUp.Stop()
+	reached := false
+	for {
+		if reached && enough(l.window(n)) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-loadDone:
+			var r Result
+			l.result(&r)
+			return fmt.Errorf("the load stopped: %s", r.FirstErr)
+		case <-giveUp.C:
+			d.logf("window %d: %+v after %v", n, l.window(n), evidenceWait)
+			return nil
+		case <-wait.C:
+			reached = true
+		case <-l.progress:
+		}
+	}
+}
+
+// rotate performs rotation n. It returns the role whose password is now the
+// one in the secret, and when the secret changed.
+func (d *drill) rotate(ctx context.Context, srv *serverProcess, role string, n int) (string, time.Time, error) {
 	pw := newPassword()
 	switch d.cfg.Strategy {
 	case DualUser:
 		next := map[string]string{"app_a": "app_b", "app_b": "app_a"}[role]
-		if err := d.setPassword(ctx, next, pw); err != nil {
-			return role, err
+		changed, err := d.setPassword(ctx, next, pw)
+		if err != nil {
+			return role, time.Time{}, err
+		}
+		ended, err := d.endSessions(ctx, next, changed)
+		if err != nil {
+			return role, time.Time{}, err
 		}
 		if err := d.writeSecret(next, pw); err != nil {
-			return role, err
+			return role, time.Time{}, err
 		}
+		at := time.Now()
 		if err := srv.signal(syscall.SIGHUP); err != nil {
-			return role, err
+			return role, time.Time{}, err
 		}
-		d.logf("rotation %d: %s now has a new password and is the one in the secret", n, next)
-		return next, nil
+		d.logf("rotation %d: %s has a new password (%d sessions with its old one ended) and is the one in the secret", n, next, ended)
+		return next, at, nil
 	default:
 		// The secret first: the Store tries it, the database refuses it,
 		// and the validator keeps the old one in service.
 		if err := d.writeSecret(role, pw); err != nil {
-			return role, err
+			return role, time.Time{}, err
 		}
-		changed := time.Now()
-		if err := d.setPassword(ctx, role, pw); err != nil {
-			return role, err
+		at := time.Now()
+		changed, err := d.setPassword(ctx, role, pw)
+		if err != nil {
+			return role, time.Time{}, err
 		}
 		if err := srv.signal(syscall.SIGHUP); err != nil {
-			return role, err
+			return role, time.Time{}, err
 		}
-		d.logf("rotation %d: %s has a new password; old sessions end in %v", n, role, 3*d.cfg.TTL)
-		revocations.Add(1)
-		go func() {
-			defer revocations.Done()
-			t := time.NewTimer(3 * d.cfg.TTL)
-			defer t.Stop()
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			conn, err := pgx.Connect(ctx, d.pg.SuperURL())
-			if err != nil {
-				return
-			}
-			defer conn.Close(context.Background())
-			var killed int
-			err = conn.QueryRow(ctx,
-				"select count(pg_terminate_backend(pid)) from pg_stat_activity where usename = $1 and backend_start < $2",
-				role, changed).Scan(&killed)
-			if err == nil {
-				d.logf("rotation %d: terminated %d sessions opened with the old password", n, killed)
-			}
-		}()
-		return role, nil
+		d.logf("rotation %d: %s has a new password; old sessions end in %v", n, role, overlap(d.cfg.TTL))
+		t := time.NewTimer(overlap(d.cfg.TTL))
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return role, time.Time{}, ctx.Err()
+		case <-t.C:
+		}
+		ended, err := d.endSessions(ctx, role, changed)
+		if err != nil {
+			return role, time.Time{}, err
+		}
+		d.logf("rotation %d: ended %d sessions opened with the old password", n, ended)
+		return role, at, nil
 	}
 }
 
-func (d *drill) setPassword(ctx context.Context, role, pw string) error {
-	_, err := d.admin.Exec(ctx, fmt.Sprintf("alter role %s password '%s'", role, pw))
-	return err
+// setPassword sets role's password and returns the database's time once the
+// change is committed: a session that starts later logs in with pw.
+func (d *drill) setPassword(ctx context.Context, role, pw string) (time.Time, error) {
+	if _, err := d.admin.Exec(ctx, fmt.Sprintf("alter role %s password '%s'", role, pw)); err != nil {
+		return time.Time{}, err
+	}
+	var now time.Time
+	err := d.admin.QueryRow(ctx, "select clock_timestamp()").Scan(&now)
+	return now, err
+}
+
+// endSessions ends the sessions of role that started no later than before,
+// and waits until they have ended.
+func (d *drill) endSessions(ctx context.Context, role string, before time.Time) (int, error) {
+	const old = "from pg_stat_activity where usename = $1 and backend_start <= $2"
+	rows, err := d.admin.Query(ctx, "select pid "+old, role, before)
+	if err != nil {
+		return 0, err
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		return 0, err
+	}
+	for _, pid := range pids {
+		// Waits for the session to end (false if it already had).
+		if _, err := d.admin.Exec(ctx, "select pg_terminate_backend($1, 30000)", pid); err != nil {
+			return 0, err
+		}
+	}
+	var left int
+	if err := d.admin.QueryRow(ctx, "select count(*) "+old, role, before).Scan(&left); err != nil {
+		return 0, err
+	}
+	if left > 0 {
+		return 0, fmt.Errorf("%d sessions of %s did not end", left, role)
+	}
+	return len(pids), nil
 }
 
 // writeSecret replaces db.json atomically, as a secret volume is updated.
@@ -267,7 +349,11 @@ func newPassword() string {
 	return hex.EncodeToString(b)
 }
 
-// Table renders results as a table.
+// Table renders results as a table. "least used" is the fewest calls that
+// succeeded with any one credential, the start-up one or a rotation's, in
+// the window after it took effect; "failed after revoke" counts the calls
+// that failed from the first window in which the start-up credential no
+// longer works.
 func Table(results []Result) string {
 	sort.SliceStable(results, func(i, j int) bool {
 		if results[i].Strategy != results[j].Strategy {
@@ -275,13 +361,15 @@ func Table(results []Result) string {
 		}
 		return results[i].Server > results[j].Server
 	})
-	s := fmt.Sprintf("%-12s %-10s %9s %7s %8s %7s %7s  %s\n", "strategy", "server", "rotations", "calls", "calls/s", "unsent", "failed", "first failure")
+	s := fmt.Sprintf("%-12s %-10s %9s %7s %8s %7s %7s %10s %19s  %s\n",
+		"strategy", "server", "rotations", "calls", "calls/s", "unsent", "failed", "least used", "failed after revoke", "first failure")
 	for _, r := range results {
 		first := r.FirstErr
 		if len(first) > 60 {
 			first = first[:60] + "..."
 		}
-		s += fmt.Sprintf("%-12s %-10s %9d %7d %8.1f %7d %7d  %s\n", r.Strategy, r.Server, r.Rotations, r.Calls, r.Rate(), r.Unsent, r.Failed, first)
+		s += fmt.Sprintf("%-12s %-10s %9d %7d %8.1f %7d %7d %10d %19d  %s\n",
+			r.Strategy, r.Server, r.Rotations, r.Calls, r.Rate(), r.Unsent, r.Failed, r.LeastUsed(), r.FailedFrom(r.Revoked), first)
 	}
 	return s
 }
@@ -292,4 +380,26 @@ func (r Result) Rate() float64 {
 		return 0
 	}
 	return float64(r.Calls) / r.Elapsed.Seconds()
+}
+
+// LeastUsed returns the fewest calls that used any one credential in its
+// window.
+func (r Result) LeastUsed() int64 {
+	if len(r.Windows) == 0 {
+		return 0
+	}
+	least := r.Windows[0].Used
+	for _, w := range r.Windows[1:] {
+		least = min(least, w.Used)
+	}
+	return least
+}
+
+// FailedFrom returns the calls that failed in window n and those after it.
+func (r Result) FailedFrom(n int) int64 {
+	var failed int64
+	for i := n; i < len(r.Windows); i++ {
+		failed += r.Windows[i].Failed
+	}
+	return failed
 }

@@ -20,45 +20,55 @@ func TestMain(m *testing.M) {
 }
 
 // TestDrill is the rotation drill at the figures: 200 tool calls a
-// second to each server for 30 seconds while the password rotates 5 times,
-// in both strategies. rotor must serve the rate and fail no call; the
-// read-once baseline must fail some, or the drill proves nothing. (The
-// baseline may also fall behind the rate: every call it makes after a
-// rotation opens a connection that fails authentication. The table shows
-// those calls as unsent.)
+// second to each server, five rotations over 30 seconds, in both strategies.
+// It checks behaviour, never the machine's speed: rotor fails no call, every
+// rotation happens under load (calls complete before and after it, and some
+// calls use the new credential), and the read-once baseline fails calls once
+// its credential is revoked. The rate reached is printed, not checked.
 func TestDrill(t *testing.T) {
 	const (
-		rate     = 200
-		duration = 30 * time.Second
+		rate      = 200
+		duration  = 30 * time.Second
+		rotations = 5
 	)
 	var all []Result
 	for _, strategy := range []string{DualUser, SingleUser} {
 		t.Run(strategy, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 			defer cancel()
-			res, err := Run(ctx, Config{Strategy: strategy, Duration: duration, Rate: rate, Rotations: 5, TTL: 2 * time.Second})
+			res, err := Run(ctx, Config{Strategy: strategy, Duration: duration, Rate: rate, Rotations: rotations, TTL: time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}
 			all = append(all, res...)
 			for _, r := range res {
-				if r.Rotations != 5 {
-					t.Errorf("%s: %d rotations, want 5", r.Server, r.Rotations)
+				if r.Rotations != rotations || len(r.Windows) != rotations+1 {
+					t.Fatalf("%s: %d rotations, %d windows; want %d and %d", r.Server, r.Rotations, len(r.Windows), rotations, rotations+1)
 				}
+				// Calls before and after each rotation: window n-1
+				// ends where rotation n begins, window n starts
+				// where it ends.
+				for n, w := range r.Windows {
+					if w.Calls == 0 {
+						t.Errorf("%s: no call completed in window %d, between rotation %d (0: the start) and the next", r.Server, n, n)
+					}
+				}
+				t.Logf("%s: %d calls at %.1f/s (asked for %d/s), %d unsent, %d failed", r.Server, r.Calls, r.Rate(), rate, r.Unsent, r.Failed)
 				switch r.Server {
 				case rotorServer:
-					if r.Rate() < rate*0.98 || r.Elapsed < duration*9/10 || r.Unsent > 0 {
-						t.Errorf("rotor: %.1f calls/s over %v (%d unsent), want %d/s for %v", r.Rate(), r.Elapsed, r.Unsent, rate, duration)
-					}
 					if r.Failed != 0 {
 						t.Errorf("rotor: %d of %d calls failed; first: %s", r.Failed, r.Calls, r.FirstErr)
 					}
-					if strategy == DualUser && (r.Roles["app_a"] == 0 || r.Roles["app_b"] == 0) {
-						t.Errorf("rotor did not move between roles: %v", r.Roles)
+					for n, w := range r.Windows {
+						if w.Used == 0 {
+							t.Errorf("rotor: no call used credential %d (role %s) in the window after it took effect: %+v", n, w.Role, w)
+						}
 					}
 				case baselineServer:
-					if r.Failed == 0 {
-						t.Errorf("the read-once baseline failed no call: the drill did not test rotation")
+					// Once its credential is revoked, every session it
+					// had is ended and every login it tries is refused.
+					if r.FailedFrom(r.Revoked) == 0 {
+						t.Errorf("the read-once baseline failed no call after its credential was revoked (window %d): the drill did not test rotation; windows %+v", r.Revoked, r.Windows)
 					}
 				}
 			}

@@ -5,60 +5,167 @@ import (
 	"errors"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// load calls the database tool at the configured rate until ctx ends.
-func (d *drill) load(ctx context.Context, url string, r *Result) {
-	httpClient := newHTTPClient(d.cfg.Workers)
+// A Window is the load between two rotations: window 0 from the start of the
+// load to the first rotation, window n from the end of rotation n (its
+// revocation included) to the start of the next one, or to the end of the
+// load. Only calls that start and end within one window count in it.
+type Window struct {
+	// Role is the role whose current password is credential n (the
+	// password the server started with, for window 0). Every session that
+	// role has during the window logged in with credential n: the
+	// rotations end the sessions that logged in with a replaced password.
+	Role   string
+	Calls  int64 // calls that completed
+	Failed int64
+	Used   int64 // calls that succeeded as Role, hence with credential n
+}
+
+// load makes tool calls through a real MCP client at a steady rate and
+// counts them, in total and by window.
+type load struct {
+	url     string
+	rate    int
+	workers int
+
+	mu       sync.Mutex
+	current  int // the open window; -1 during a rotation
+	windows  []Window
+	calls    int64
+	failed   int64
+	firstErr string
+	roles    map[string]int64 // successful calls by the role they ran as
+	unsent   int64            // calls dropped because the server fell too far behind
+	elapsed  time.Duration
+
+	// progress receives, without blocking, after each call.
+	progress chan struct{}
+}
+
+func newLoad(url string, rate, workers int, firstRole string) *load {
+	return &load{
+		url: url, rate: rate, workers: workers,
+		windows:  []Window{{Role: firstRole}},
+		roles:    map[string]int64{},
+		progress: make(chan struct{}, 1),
+	}
+}
+
+// closeWindow ends the open window: a rotation begins.
+func (l *load) closeWindow() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.current = -1
+}
+
+// openWindow opens the next window, in which credential n belongs to role.
+func (l *load) openWindow(role string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.windows = append(l.windows, Window{Role: role})
+	l.current = len(l.windows) - 1
+}
+
+// window returns window n as it stands.
+func (l *load) window(n int) Window {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.windows[n]
+}
+
+func (l *load) begin() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.current
+}
+
+// end records a call that began in window w.
+func (l *load) end(w int, user string, err error) {
+	l.mu.Lock()
+	l.calls++
+	if err != nil {
+		l.failed++
+		if l.firstErr == "" {
+			l.firstErr = err.Error()
+		}
+	} else {
+		l.roles[user]++
+	}
+	if w >= 0 && w == l.current {
+		win := &l.windows[w]
+		win.Calls++
+		switch {
+		case err != nil:
+			win.Failed++
+		case user == win.Role:
+			win.Used++
+		}
+	}
+	l.mu.Unlock()
+	select {
+	case l.progress <- struct{}{}:
+	default:
+	}
+}
+
+// result copies the counts into r.
+func (l *load) result(r *Result) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r.Calls, r.Failed, r.FirstErr = l.calls, l.failed, l.firstErr
+	r.Unsent, r.Elapsed = l.unsent, l.elapsed
+	r.Roles = map[string]int64{}
+	for k, v := range l.roles {
+		r.Roles[k] = v
+	}
+	r.Windows = append([]Window(nil), l.windows...)
+}
+
+// run calls the database tool at the configured rate until ctx ends, then
+// waits for the calls under way.
+func (l *load) run(ctx context.Context) {
+	httpClient := newHTTPClient(l.workers)
 	defer httpClient.CloseIdleConnections()
 	sessions := make([]*mcp.ClientSession, 4)
 	for i := range sessions {
-		cs, err := connect(ctx, url, httpClient)
+		cs, err := connect(ctx, l.url, httpClient)
 		if err != nil {
-			r.FirstErr = "connect: " + err.Error()
-			r.Failed++
+			l.end(-1, "", errors.New("connect: "+err.Error()))
 			return
 		}
 		defer cs.Close()
 		sessions[i] = cs
 	}
-	var calls, failed atomic.Int64
-	var mu sync.Mutex
-	work := make(chan struct{}, 2*d.cfg.Rate) // absorbs stalls of up to two seconds
+	work := make(chan struct{}, 2*l.rate) // absorbs stalls of up to two seconds
 	var wg sync.WaitGroup
-	for w := 0; w < d.cfg.Workers; w++ {
+	for w := 0; w < l.workers; w++ {
 		wg.Add(1)
 		go func(cs *mcp.ClientSession) {
 			defer wg.Done()
 			for range work {
-				cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				win := l.begin()
+				// The deadline only turns a hung call into a failure.
+				cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 				res, err := cs.CallTool(cctx, &mcp.CallToolParams{Name: "db_whoami"})
 				cancel()
-				calls.Add(1)
+				user := ""
 				if err == nil && res.IsError {
 					err = errors.New(toolError(res))
-				}
-				mu.Lock()
-				if err != nil {
-					failed.Add(1)
-					if r.FirstErr == "" {
-						r.FirstErr = err.Error()
-					}
-				} else if out, ok := res.StructuredContent.(map[string]any); ok {
-					if u, ok := out["user"].(string); ok {
-						r.Roles[u]++
+				} else if err == nil {
+					if out, ok := res.StructuredContent.(map[string]any); ok {
+						user, _ = out["user"].(string)
 					}
 				}
-				mu.Unlock()
+				l.end(win, user, err)
 			}
 		}(sessions[w%len(sessions)])
 	}
 	// Pace by elapsed time, so that a late tick is made up for and the
-	// average rate is the one asked for.
+	// average rate is the one asked for, as far as the machine allows.
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	start := time.Now()
@@ -69,7 +176,7 @@ pace:
 		case <-ctx.Done():
 			break pace
 		case now := <-tick.C:
-			due := int64(now.Sub(start).Seconds() * float64(d.cfg.Rate))
+			due := int64(now.Sub(start).Seconds() * float64(l.rate))
 			for ; sent < due; sent++ {
 				select {
 				case work <- struct{}{}:
@@ -82,12 +189,9 @@ pace:
 	elapsed := time.Since(start)
 	close(work)
 	wg.Wait()
-	mu.Lock()
-	defer mu.Unlock()
-	r.Calls = calls.Load()
-	r.Unsent = dropped
-	r.Elapsed = elapsed
-	r.Failed += failed.Load()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.unsent, l.elapsed = dropped, elapsed
 }
 
 func toolError(res *mcp.CallToolResult) string {
