@@ -1,8 +1,10 @@
 package jwtkeys_test
 
 import (
+	"crypto/elliptic"
 	"crypto/rsa"
 	"encoding/base64"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -259,4 +261,38 @@ func pemBody(p string) []byte {
 	lines := strings.Split(strings.TrimSpace(p), "\n")
 	b, _ := base64.StdEncoding.DecodeString(strings.Join(lines[1:len(lines)-1], ""))
 	return b
+}
+
+// TestECDSASignaturesAreMalleable pins what the package documents: anyone
+// holding an ES256 token can derive a second, different token string that
+// verifies, by replacing the signature's s with n−s. A token's string (or
+// its hash) is therefore no replay key; its jti is.
+func TestECDSASignaturesAreMalleable(t *testing.T) {
+	e := newEnv(t, "jwt", testKey(t, "ec256a.pub.pem"))
+	v := e.verifier(t, "jwt")
+	c := claimsAt(e.clk.Now())
+	c.ID = "token-1"
+	tok := signWith(t, jwtES256, privateKey(t, "ec256a.key.pem"), nil, c)
+	if _, err := v.Verify(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	dot := strings.LastIndexByte(tok, '.')
+	sig, err := base64.RawURLEncoding.DecodeString(tok[dot+1:])
+	if err != nil || len(sig) != 64 {
+		t.Fatalf("signature of %d bytes (%v)", len(sig), err)
+	}
+	n := elliptic.P256().Params().N
+	s := new(big.Int).SetBytes(sig[32:])
+	twin := append(sig[:32:32], new(big.Int).Sub(n, s).FillBytes(make([]byte, 32))...)
+	tok2 := tok[:dot+1] + base64.RawURLEncoding.EncodeToString(twin)
+	if tok2 == tok {
+		t.Fatal("the twin is the same token")
+	}
+	got, err := v.Verify(ctx, tok2)
+	if err != nil {
+		t.Fatalf("the twin token is refused (%v): the doc on malleability is out of date", err)
+	}
+	if id := got.Claims.(*jwt.RegisteredClaims).ID; id != "token-1" {
+		t.Fatalf("jti = %q", id)
+	}
 }

@@ -153,6 +153,43 @@
 // those claims. A claims type with a Validate method (jwt.ClaimsValidator)
 // has it run too.
 //
+// # Claim names
+//
+// Claim names are case-sensitive (RFC 7519), but encoding/json, through
+// which golang-jwt decodes claims into a struct such as jwt.RegisteredClaims,
+// matches member names to fields without regard to case (with Unicode
+// folding: "ſub" is "sub") and keeps the last match. Signed as
+// {"iss":"a","ISS":"b"}, a token's issuer is "b" to a struct and "a" to
+// jwt.MapClaims and to JWT libraries in other languages; {"exp": <past>,
+// "Exp": <future>} is unexpired to a struct and expired to the others. Of
+// exact duplicates ({"iss":"a","iss":"b"}) golang-jwt keeps the last, as
+// RFC 7519 allows; some libraries keep the first, some refuse the token. So
+// that every reader of a token agrees on its claims, a Verifier refuses,
+// with ErrClaims and ErrDuplicateClaim, a token whose claims name a member
+// twice, also in two spellings that differ only in case, or name a
+// registered claim (iss, sub, aud, exp, nbf, iat, jti) in another case,
+// whatever the claims type. The check runs once the signature has verified,
+// so such a refusal means that a key you trust signed those claims: look
+// for a signer that copies names from its input into tokens.
+//
+// Only the claims' own members are checked; nested objects are left to the
+// claims type. A lone member of your own claims is still matched to a field
+// without regard to case ("ROLE" fills a field tagged "role"): decode into
+// jwt.MapClaims, or check in the type's Validate method, where that matters.
+// Claims that are JSON but not an object (null) are refused with
+// ErrMalformed. The header is decoded into a map: of a header parameter
+// given twice, the last is used.
+//
+// # A token's string is not its identity
+//
+// ECDSA signatures are malleable: from a token signed with ES256, ES384 or
+// ES512, anyone who holds it can compute a second valid signature (s
+// replaced by n−s), which makes a different token string with the same
+// header and claims, and it verifies. ECDSA and RSA-PSS signers also write
+// a different string each time they sign the same claims. Never use a
+// token's string, or a hash of it, as a replay-cache or revocation key: use
+// its jti claim (with iss), which a change of signature cannot alter.
+//
 // Every failure is an *Error whose Reason names the class, matched by
 // errors.Is with that reason's sentinel. No error holds any part of a token
 // or of a key: messages are fixed text, the secret's key name and version id,

@@ -62,8 +62,9 @@ var (
 	// audiences.
 	ErrAudience = errors.New("token has the wrong audience")
 	// ErrClaims: another claims check failed: exp missing, a claim of the
-	// wrong JSON type, the claims type's own Validate method, claims that
-	// cannot be encoded when signing.
+	// wrong JSON type, member names that JSON decoders read differently
+	// (the cause is then ErrDuplicateClaim), the claims type's own Validate
+	// method, claims that cannot be encoded when signing.
 	ErrClaims = errors.New("token claims are invalid")
 	// ErrKeyUnavailable: no usable key: the Store could not serve the secret
 	// (the cause wraps the secrets error), or its key material is unusable
@@ -82,6 +83,21 @@ var (
 	// ErrNoSigningKey: a Signer's secret holds no key that can sign (only
 	// public keys).
 	ErrNoSigningKey = errors.New("no signing key")
+)
+
+// A cause of ErrClaims.
+var (
+	// ErrDuplicateClaim: the token's claims name a member twice, or twice
+	// in spellings that differ only in case ("iss" and "ISS"), or name a
+	// registered claim (iss, sub, aud, exp, nbf, iat, jti) in another case.
+	// JSON decoders read such claims differently: encoding/json, through
+	// which golang-jwt decodes claims into a struct, matches member names
+	// to fields without regard to case and keeps the last match, so
+	// {"exp": <past>, "Exp": <future>} is unexpired to it and expired to
+	// jwt.MapClaims and to JWT libraries in other languages, for which
+	// names are case-sensitive (RFC 7519). A Verifier refuses such a
+	// token, once its signature has verified, with ReasonClaims.
+	ErrDuplicateClaim = errors.New("claim names are duplicated or a registered claim is spelled in another case")
 )
 
 var reasonInfo = [numReasons]struct {

@@ -80,3 +80,21 @@ func (s *Signer) CachedVersion() string {
 	}
 	return ""
 }
+
+// MemberNames returns the member names of the JSON object b as the claims
+// check reads them, and whether it could scan b.
+func MemberNames(b []byte) ([]string, bool) {
+	var out []string
+	sc := nameScanner{b: b}
+	for {
+		name, more, ok := sc.next()
+		if !more {
+			return out, ok
+		}
+		out = append(out, string(name))
+	}
+}
+
+// FoldName is the key under which the claims check finds case-variant
+// names among many.
+func FoldName(s string) string { return foldName([]byte(s)) }

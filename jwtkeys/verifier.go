@@ -15,6 +15,14 @@ import (
 // A Verifier verifies JWTs with the keys held in one secret of a Store: the
 // current key, and the previous one for a grace period after a rotation.
 //
+// A token's string is not a unique id: an ES256, ES384 or ES512 signature
+// can be turned into another valid one by anyone who holds the token, which
+// gives a second string for the same claims. Key a replay cache or a
+// revocation list on the jti claim, never on the token. Claims that name a
+// member twice, or a registered claim in another case ({"iss":"a","ISS":"b"},
+// which encoding/json would merge into one struct field), are refused with
+// ErrDuplicateClaim; see the package documentation.
+//
 // A Verifier is safe for concurrent use. It starts no goroutine and holds no
 // resource of its own, so it needs no Close; it stops working when its Store
 // is closed.
@@ -90,10 +98,11 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*jwt.Token, error)
 // The checks, in order: the token's size; its form (three base64url segments,
 // a JSON header without "crit"); the key (the one named by kid, else the
 // current keys and then the previous ones), whose type must accept the
-// token's alg; the signature; for the previous key, the grace period; then
-// exp (required unless WithExpirationOptional), nbf and iat against the clock
-// with the leeway, the claims type's own Validate method, the issuer and the
-// audience.
+// token's alg; the signature; for the previous key, the grace period; the
+// claims' member names (no duplicate, no registered claim in another case:
+// ErrDuplicateClaim); then exp (required unless WithExpirationOptional), nbf
+// and iat against the clock with the leeway, the claims type's own Validate
+// method, the issuer and the audience.
 func (v *Verifier) VerifyClaims(ctx context.Context, token string, claims jwt.Claims) (*jwt.Token, error) {
 	if !decodable(claims) {
 		return nil, &Error{Op: "verify", Key: v.ring.name, Reason: ReasonClaims,
@@ -190,6 +199,15 @@ func (v *Verifier) verify(ctx context.Context, token string, claims jwt.Claims) 
 		if !now.Before(ks.rot.graceEnds) {
 			return nil, v.refuse(ReasonKeyRetired, nil, nil)
 		}
+	}
+
+	// The claims' member names are checked once the signature is known to
+	// be good: a refusal then says that a trusted signer wrote them.
+	switch err := checkClaimNames(token[strings.IndexByte(token, '.')+1 : len(signed)]); {
+	case err == ErrDuplicateClaim:
+		return nil, v.refuse(ReasonClaims, err, nil)
+	case err != nil:
+		return nil, v.refuse(ReasonMalformed, err, nil)
 	}
 
 	if r, cause, jerr := v.checkClaims(claims); r != 0 {
