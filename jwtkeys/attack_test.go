@@ -11,6 +11,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/rotorhq/rotor/jwtkeys"
+	"github.com/rotorhq/rotor/secrets"
 )
 
 // TestAttacks checks that every known way of forging or stretching a token
@@ -167,10 +168,20 @@ func TestAttacks(t *testing.T) {
 }
 
 // TestEmptyCurrentKey: a secret whose value is empty holds no key; golang-jwt
-// would accept an empty []byte as an HMAC key, and a token signed with it.
+// would accept an empty []byte as an HMAC key, and a token signed with it. A
+// value of 0 bytes the Store itself refuses (secrets.ErrInvalid); the others
+// are refused as key material (ErrInvalidKey).
 func TestEmptyCurrentKey(t *testing.T) {
-	for _, val := range []string{"", "\n", `{"current":""}`, `{"current":null,"previous":"` + hmacA + `"}`} {
-		e := newEnv(t, "jwt", val)
+	for _, tc := range []struct {
+		val   string
+		cause error
+	}{
+		{"", secrets.ErrInvalid},
+		{"\n", jwtkeys.ErrInvalidKey},
+		{`{"current":""}`, jwtkeys.ErrInvalidKey},
+		{`{"current":null,"previous":"` + hmacA + `"}`, jwtkeys.ErrInvalidKey},
+	} {
+		e := newEnv(t, "jwt", tc.val)
 		v := e.verifier(t, "jwt")
 		for _, tok := range []string{
 			signWith(t, jwt.SigningMethodHS256, []byte{}, nil, claimsAt(e.clk.Now())),
@@ -178,8 +189,8 @@ func TestEmptyCurrentKey(t *testing.T) {
 		} {
 			_, err := v.Verify(ctx, tok)
 			wantReason(t, err, jwtkeys.ReasonKeyUnavailable)
-			if !errorsIs(err, jwtkeys.ErrInvalidKey) {
-				t.Fatalf("err = %v, want ErrInvalidKey", err)
+			if !errorsIs(err, tc.cause) {
+				t.Fatalf("value %q: err = %v, want %v", tc.val, err, tc.cause)
 			}
 		}
 	}
