@@ -37,9 +37,10 @@ type Config struct {
 	Strategy string
 	// Duration is the planned length of the load: the rotations are due
 	// every Duration/(Rotations+1). A rotation waits, besides, until the
-	// load has shown what the drill checks (see Window), and, in the
-	// dual-user strategy, until the overlap has passed since the previous
-	// one; the single-user strategy's rotations last the overlap.
+	// load has shown what the drill checks (see Window), until a TTL has
+	// passed since the previous one ended, and, in the dual-user strategy,
+	// until the overlap has passed since the previous one; the single-user
+	// strategy's rotations last the overlap.
 	Duration  time.Duration
 	Rate      int           // tool calls a second to each server, as far as the machine allows
 	Rotations int           // rotations during the run
@@ -183,11 +184,14 @@ func (d *drill) pass(ctx context.Context) (res Result, err error) {
 		}
 		rotated = n
 		l.openWindow(role)
-		due := start.Add(time.Duration(n+1) * every)
-		if cfg.Strategy == DualUser && due.Before(at.Add(overlap(cfg.TTL))) {
+		// A window lasts at least a TTL, the servers' connection
+		// lifetime: the load then runs on connections the server
+		// opened with the new credential, not just on the first one.
+		due := later(start.Add(time.Duration(n+1)*every), time.Now().Add(cfg.TTL))
+		if cfg.Strategy == DualUser {
 			// The next rotation revokes the role this one pointed
 			// away from: not before the overlap has passed.
-			due = at.Add(overlap(cfg.TTL))
+			due = later(due, at.Add(overlap(cfg.TTL)))
 		}
 		err = d.await(ctx, l, n, due, loadDone)
 	}
@@ -202,6 +206,13 @@ func (d *drill) pass(ctx context.Context) (res Result, err error) {
 	}
 	l.result(&res)
 	return res, ctx.Err()
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // await waits until due, and until window n shows what the drill checks: a
