@@ -157,7 +157,7 @@ func TestRefreshKeepsItsValueWhenANewerFetchFails(t *testing.T) {
 // the key again, not drop it and apply the rest.
 func TestReloadAppliesWholeWhenAnOlderRefreshLands(t *testing.T) {
 	held := newGatedValidator("a", "a2") // the older Refresh
-	var reloadGate *gatedValidator        // Reload, on b
+	var reloadGate *gatedValidator       // Reload, on b
 	reloadGate = newGatedValidator("b", "b2")
 	f := newFixture(t, secrets.WithValidator(held.validate), secrets.WithValidator(reloadGate.validate))
 	f.src.Set("a", "a1")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/rotorhq/rotor/secrets"
 )
@@ -71,5 +72,30 @@ func TestGetenvOfUnsetVariableIsQuiet(t *testing.T) {
 	defer st.Close()
 	if got := st.Getenv("ROTOR_SURELY_UNSET_VARIABLE"); got != "" || logs.Len() != 0 {
 		t.Fatalf("Getenv of an unset variable: %q, logged %q", got, logs.String())
+	}
+}
+
+// TestGetenvBoundedByFetchTimeout: Getenv cannot take a context, so it must
+// bound its own wait: a source that ignores ctx must not hold it past the
+// fetch timeout. (The timeout is the Store's real-time fetch timeout; the
+// test asserts that Getenv returns, not how fast.)
+func TestGetenvBoundedByFetchTimeout(t *testing.T) {
+	src := &stubbornSrc{gate: make(chan struct{}), started: make(chan struct{}, 1)}
+	st, err := secrets.New(nil, secrets.WithSource("slow", src), secrets.WithFetchTimeout(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	defer close(src.gate) // before Close, which waits for the fetch
+	t.Setenv("SLOW_KEY", "slow://k")
+	got := make(chan string, 1)
+	go func() { got <- st.Getenv("SLOW_KEY") }()
+	select {
+	case v := <-got:
+		if v != "" {
+			t.Fatalf("Getenv = %q, want \"\" for a reference that could not be resolved", v)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Getenv still waits on a source that ignores its context")
 	}
 }

@@ -890,3 +890,50 @@ func TestWatchEventRetriesKeyThatNeverLoaded(t *testing.T) {
 		t.Fatalf("after the watch event: %v", err)
 	}
 }
+
+// stubbornSrc ignores ctx: a fetch returns only when the gate opens.
+type stubbornSrc struct {
+	gate     chan struct{}
+	started  chan struct{}
+	returned atomic.Bool
+}
+
+func (s *stubbornSrc) Fetch(_ context.Context, k string) (secrets.Versions, error) {
+	s.started <- struct{}{}
+	<-s.gate
+	s.returned.Store(true)
+	return secrets.Versions{Current: secrets.NewSecretString(k, "1", "v")}, nil
+}
+
+// TestEveryCloseWaits: a second Close, made while the first waits for a
+// fetch still running, must wait too: a caller that returns from Close may
+// assume nothing of the Store runs any more.
+func TestEveryCloseWaits(t *testing.T) {
+	src := &stubbornSrc{gate: make(chan struct{}), started: make(chan struct{}, 1)}
+	st, err := secrets.New(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go st.Get(ctx, "k")
+	<-src.started
+	cancel()
+	first := make(chan struct{})
+	go func() {
+		st.Close()
+		close(first)
+	}()
+	eventually(t, "the Store to close", func() bool {
+		return errors.Is(st.Health(context.Background()), secrets.ErrClosed)
+	})
+	go func() {
+		// Both Close calls parked: let the fetch return.
+		waitBlockedIn("secrets.(*Store).Close", 2)
+		close(src.gate)
+	}()
+	st.Close()
+	if !src.returned.Load() {
+		t.Fatal("the second Close returned while a fetch was still running")
+	}
+	<-first
+}
