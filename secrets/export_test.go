@@ -41,3 +41,11 @@ func Rounds(s *Store) int {
 	defer s.mu.Unlock()
 	return len(s.rounds)
 }
+
+// Bases returns the number of values the Store records (and so polls or
+// retries).
+func Bases(s *Store) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.bases)
+}
