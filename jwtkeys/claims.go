@@ -39,6 +39,7 @@ func checkClaimNames(seg string) error {
 		return detail("the claims segment is not valid base64url")
 	}
 	var names [maxPairwiseNames][]byte // the first names, while they are few
+	var isASCIIName [maxPairwiseNames]bool
 	count := 0
 	var folded map[string]struct{}
 	sc := nameScanner{b: out[:n]}
@@ -50,18 +51,26 @@ func checkClaimNames(seg string) error {
 		if !more {
 			return nil
 		}
-		for _, r := range registeredClaims {
-			if bytes.EqualFold(name, r) && !bytes.Equal(name, r) {
-				return ErrDuplicateClaim
+		ascii := isASCII(name)
+		// An ASCII variant of a registered name has its length, and a
+		// registered name itself is no variant of another.
+		if (!ascii || len(name) == 3) && !isRegistered(name) {
+			for _, r := range registeredClaims {
+				if bytes.EqualFold(name, r) {
+					return ErrDuplicateClaim
+				}
 			}
 		}
 		if folded == nil && count < len(names) {
-			for _, m := range names[:count] {
+			for i, m := range names[:count] {
+				if ascii && isASCIIName[i] && (len(m) != len(name) || len(m) > 0 && m[0]|0x20 != name[0]|0x20) {
+					continue // ASCII names of other lengths or first letters differ
+				}
 				if bytes.EqualFold(m, name) {
 					return ErrDuplicateClaim
 				}
 			}
-			names[count] = name
+			names[count], isASCIIName[count] = name, ascii
 			count++
 			continue
 		}
@@ -77,6 +86,24 @@ func checkClaimNames(seg string) error {
 		}
 		folded[f] = struct{}{}
 	}
+}
+
+func isRegistered(name []byte) bool {
+	for _, r := range registeredClaims {
+		if bytes.Equal(name, r) {
+			return true
+		}
+	}
+	return false
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // foldName returns a key under which two names are equal exactly when
