@@ -117,9 +117,13 @@ func (b *baseState) expedite(now time.Time, minBackoff time.Duration) {
 }
 
 // parsedVersions is a value's pair of versions, parsed once for the
-// selection of any number of fields.
+// selection of any number of fields: the first field selected parses each
+// version, the others reuse the parse.
 type parsedVersions struct {
-	v Versions
+	v         Versions
+	parsed    bool
+	cur, prev *jsonDoc
+	curErr    error
 }
 
 func parseVersions(v Versions) *parsedVersions {
@@ -129,11 +133,22 @@ func parseVersions(v Versions) *parsedVersions {
 // field selects field from both versions ("" selects the whole value). A
 // previous version that lacks the field, or holds it empty, is dropped. An
 // empty selection fails with ErrInvalid: the Store serves no empty value.
+// Not safe for concurrent use.
 func (p *parsedVersions) field(field string) (Versions, error) {
 	if field == "" {
 		return p.v, nil
 	}
-	cur, err := extractField([]byte(p.v.Current.Reveal()), field)
+	if !p.parsed {
+		p.parsed = true
+		p.cur, p.curErr = parseDoc(p.v.Current.Reveal())
+		if !p.v.Previous.IsZero() {
+			p.prev, _ = parseDoc(p.v.Previous.Reveal())
+		}
+	}
+	if p.curErr != nil {
+		return Versions{}, p.curErr
+	}
+	cur, err := p.cur.field(field)
 	if err != nil {
 		return Versions{}, err
 	}
@@ -141,8 +156,8 @@ func (p *parsedVersions) field(field string) (Versions, error) {
 		return Versions{}, fmt.Errorf("%w: field %s is empty", ErrInvalid, quote(field))
 	}
 	out := Versions{Current: withValue(p.v.Current, cur)}
-	if !p.v.Previous.IsZero() {
-		if prev, err := extractField([]byte(p.v.Previous.Reveal()), field); err == nil && prev != "" {
+	if p.prev != nil {
+		if prev, err := p.prev.field(field); err == nil && prev != "" {
 			out.Previous = withValue(p.v.Previous, prev)
 		}
 	}
