@@ -30,8 +30,13 @@
 // When a refresh fails the Store keeps serving the last good value, records
 // the error in the key's Status and retries with exponential backoff. By
 // default the last good value is served for as long as the backend is down;
-// WithMaxStale sets a limit past which Get fails closed with ErrStale. Health
-// turns this into a readiness check.
+// WithMaxStale sets a limit past which Get fails closed with ErrStale. The
+// Store serves no empty value: a source that returns one has failed.
+//
+// A key is known to the Store from its first Get until Forget. A key whose
+// first load failed is retried in the background with backoff. Health turns
+// the keys' state into a readiness check: over the keys named by
+// WithRequired (which load from New on), or over every known key.
 //
 // # Rotating safely
 //
@@ -41,10 +46,23 @@
 // rotation valid during the overlap (see package jwtkeys).
 //
 // Validators (WithValidator) test a candidate before it replaces the served
-// value: a database password can be tried before the old one is dropped.
-// Reload fetches every key and applies all of them or none; ReloadOnSignal
-// reloads on SIGHUP, if the program asks for it. Subscribe tells which keys
-// changed after each swap, to re-dial a pool.
+// value: a database password can be tried before the old one is dropped. A
+// validator registered for a value covers every field read from it. Reload
+// fetches every key and applies all of them or none; ReloadOnSignal reloads
+// on SIGHUP, if the program asks for it. Subscribe tells which keys changed
+// after each swap, to re-dial a pool.
+//
+// # Concurrency
+//
+// Reads take no lock: the served values are an immutable snapshot (a
+// persistent hash trie, so that publishing a change copies only the path to
+// it) behind an atomic pointer, and a View holds one snapshot for a whole
+// request. Writers (first loads, background rounds, Refresh, Reload) fetch
+// and validate without the Store's lock. A verdict on a candidate holds for
+// the value it was reached against; when that value changed meanwhile (a
+// concurrent refresh swapped it, or a key started being served from it),
+// the candidate is examined again before anything is applied. A value
+// fetched earlier never replaces one fetched later.
 //
 // # Errors and secrecy
 //
