@@ -145,3 +145,49 @@ func ExampleReloadOnSignal() {
 	defer stop()
 	// kill -HUP <pid> now reloads every key, all or nothing.
 }
+
+// WithRequired names the keys a readiness probe depends on: they load from
+// New on, and Health looks at them alone, so an optional key that is
+// missing does not take the server out of rotation.
+func ExampleWithRequired() {
+	backend := memory.New()
+	backend.Set("db", `{"password":"pw"}`)
+	store, err := secrets.New(backend, secrets.WithRequired("db#password"))
+	if err != nil {
+		panic(err)
+	}
+	defer store.Close()
+	ctx := context.Background()
+
+	if _, err := store.Get(ctx, "db#password"); err != nil {
+		panic(err)
+	}
+	_, err = store.Get(ctx, "feature-flag-token") // optional, and missing
+	fmt.Println("optional key:", errors.Is(err, secrets.ErrNotFound))
+	fmt.Println("healthy:", store.Health(ctx) == nil)
+	// Output:
+	// optional key: true
+	// healthy: true
+}
+
+// Forget drops a key the program no longer reads: it stops being polled,
+// retried and checked by Health.
+func ExampleStore_Forget() {
+	backend := memory.New()
+	store, err := secrets.New(backend)
+	if err != nil {
+		panic(err)
+	}
+	defer store.Close()
+	ctx := context.Background()
+
+	_, err = store.Get(ctx, "retired-api-key")
+	fmt.Println("missing:", errors.Is(err, secrets.ErrNotFound))
+	fmt.Println("healthy before Forget:", store.Health(ctx) == nil)
+	store.Forget("retired-api-key")
+	fmt.Println("healthy after Forget:", store.Health(ctx) == nil)
+	// Output:
+	// missing: true
+	// healthy before Forget: false
+	// healthy after Forget: true
+}
