@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/rotorhq/rotor/secrets"
 )
@@ -70,4 +71,37 @@ func (p pairSrc) Fetch(_ context.Context, k string) (secrets.Versions, error) {
 		Current:  secrets.NewSecretString(k, "2", p.cur),
 		Previous: secrets.NewSecretString(k, "1", p.prev),
 	}, nil
+}
+
+func TestSourcePanicIsAnError(t *testing.T) {
+	st, err := secrets.New(panicSource{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	_, err = st.Get(context.Background(), "k")
+	if !errors.Is(err, secrets.ErrInvalid) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+type panicSource struct{}
+
+func (panicSource) Fetch(context.Context, string) (secrets.Versions, error) {
+	panic("boom " + canary)
+}
+
+func TestFetchTimeoutIsTransient(t *testing.T) {
+	src := newCtl()
+	src.Set("k", "v")
+	release := src.hold("k")
+	defer release()
+	st, err := secrets.New(src, secrets.WithFetchTimeout(time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Get(context.Background(), "k"); !errors.Is(err, secrets.ErrTransient) {
+		t.Fatalf("err = %v, want ErrTransient", err)
+	}
 }

@@ -107,3 +107,29 @@ func TestRequiredKeys(t *testing.T) {
 		t.Fatalf("New with an unroutable required key: %v", err)
 	}
 }
+
+func TestNeverLoadedKeyReturnsTypedError(t *testing.T) {
+	f := newFixture(t)
+	_, err := f.store.Get(f.ctx(), "missing")
+	var ke *secrets.Error
+	if !errors.Is(err, secrets.ErrNotFound) || !errors.As(err, &ke) || ke.Key != "missing" {
+		t.Fatalf("err = %v, want an *Error for the key wrapping ErrNotFound", err)
+	}
+	// Within the backoff the source is not asked again.
+	for i := 0; i < 10; i++ {
+		if _, err := f.store.Get(f.ctx(), "missing"); !errors.Is(err, secrets.ErrNotFound) {
+			t.Fatal(err)
+		}
+	}
+	if c := f.src.count("missing"); c != 1 {
+		t.Fatalf("fetches within the backoff = %d, want 1", c)
+	}
+	if err := f.store.Health(f.ctx()); !errors.Is(err, secrets.ErrNotFound) {
+		t.Fatalf("Health = %v, want the key's error", err)
+	}
+	f.src.Set("missing", "now here")
+	f.advanceTo(f.status("missing").NextRefresh)
+	if got := f.get("missing").Reveal(); got != "now here" {
+		t.Fatalf("after the backoff Get = %q", got)
+	}
+}

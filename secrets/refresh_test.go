@@ -85,3 +85,19 @@ func blockedIn(fn string, n int) <-chan struct{} {
 	}()
 	return ch
 }
+
+func TestRefreshForcesFetch(t *testing.T) {
+	f := newFixture(t)
+	f.src.Set("k", "1")
+	f.get("k")
+	f.src.Set("k", "2")
+	if err := f.store.Refresh(f.ctx(), "k"); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.get("k").Reveal(); got != "2" {
+		t.Fatalf("after Refresh Get = %q", got)
+	}
+	if err := f.store.Refresh(f.ctx(), "unknown://x"); !errors.Is(err, secrets.ErrInvalid) {
+		t.Fatalf("Refresh of an unroutable key: %v", err)
+	}
+}

@@ -3,9 +3,11 @@ package secrets_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -193,4 +195,114 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// watchSrc is a ctl that is also a Watcher: the test calls the Store's
+// callback itself.
+type watchSrc struct {
+	*ctl
+	mu      sync.Mutex
+	changed func(string)
+	ready   chan struct{}
+}
+
+func (w *watchSrc) Watch(ctx context.Context, changed func(string)) error {
+	w.mu.Lock()
+	w.changed = changed
+	w.mu.Unlock()
+	close(w.ready)
+	<-ctx.Done()
+	return nil
+}
+
+func (w *watchSrc) fire(key string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.changed(key)
+}
+
+func TestWatchEventsRefreshButRespectBackoff(t *testing.T) {
+	rejected := atomic.Int32{}
+	src := &watchSrc{ctl: newCtl(), ready: make(chan struct{})}
+	clock := newFixture(t).clock
+	st, err := secrets.New(src, secrets.WithClock(clock), secrets.WithTTL(time.Hour),
+		secrets.WithValidator(func(_ context.Context, _ string, c secrets.Versions) error {
+			if c.Current.Reveal() == "bad" {
+				rejected.Add(1)
+				return errors.New("rejected")
+			}
+			return nil
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	secrets.SetRand(st, func() float64 { return 0.5 })
+	rounds := make(chan struct{}, 100)
+	secrets.SetRoundHook(st, func() { rounds <- struct{}{} })
+	<-src.ready
+	ctx := context.Background()
+	src.Set("k", "good")
+	if _, err := st.Get(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+
+	// A healthy key is refreshed as soon as the source signals a change.
+	src.Set("k", "good-2")
+	src.fire("k")
+	<-rounds
+	if s, _ := st.Get(ctx, "k"); s.Reveal() != "good-2" {
+		t.Fatalf("after a watch event Get = %q", s.Reveal())
+	}
+
+	// A rejected value backs off; a burst of events does not undo that.
+	src.Set("k", "bad")
+	src.fire("k")
+	<-rounds
+	st1, _ := st.Status("k")
+	if st1.Failures != 1 || rejected.Load() != 1 {
+		t.Fatalf("after the bad value: failures %d, rejections %d", st1.Failures, rejected.Load())
+	}
+	for i := 0; i < 10; i++ {
+		src.fire("k")
+	}
+	st2, _ := st.Status("k")
+	if !st2.NextRefresh.Equal(st1.NextRefresh) {
+		t.Fatalf("events moved the retry from %v to %v", st1.NextRefresh, st2.NextRefresh)
+	}
+	// With a long backoff pending, an event brings the retry to one
+	// minimum backoff away, not to now.
+	secrets.SetRand(st, func() float64 { return 0.99 })
+	src.fire("")
+	clock.Advance(st1.NextRefresh.Sub(clock.Now()))
+	<-rounds // second rejection: backoff now up to 2s·0.99
+	st3, _ := st.Status("k")
+	src.fire("k")
+	st4, _ := st.Status("k")
+	if want := clock.Now().Add(secrets.DefaultBackoffMin); !st4.NextRefresh.Equal(want) || !st3.NextRefresh.After(want) {
+		t.Fatalf("event during a long backoff: next %v (was %v), want %v", st4.NextRefresh, st3.NextRefresh, want)
+	}
+}
+
+func TestWatchEventRetriesKeyThatNeverLoaded(t *testing.T) {
+	src := &watchSrc{ctl: newCtl(), ready: make(chan struct{})}
+	clock := newFixture(t).clock
+	st, err := secrets.New(src, secrets.WithClock(clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	<-src.ready
+	ctx := context.Background()
+	if _, err := st.Get(ctx, "late"); !errors.Is(err, secrets.ErrNotFound) {
+		t.Fatalf("err = %v", err)
+	}
+	src.Set("late", "here")
+	if _, err := st.Get(ctx, "late"); !errors.Is(err, secrets.ErrNotFound) {
+		t.Fatal("a failed first load was retried within its backoff")
+	}
+	src.fire("late")
+	if s, err := st.Get(ctx, "late"); err != nil || s.Reveal() != "here" {
+		t.Fatalf("after the watch event: %v", err)
+	}
 }

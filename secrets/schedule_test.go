@@ -1,0 +1,93 @@
+package secrets_test
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/rotorhq/rotor/secrets"
+)
+
+func TestStaleWhileRevalidate(t *testing.T) {
+	f := newFixture(t, secrets.WithJitter(0))
+	f.src.Set("k", "old")
+	f.get("k")
+	f.src.Set("k", "new")
+	release := f.src.hold("k")
+	defer release()
+
+	f.clock.Advance(time.Minute) // the TTL
+	f.src.waitFetches(t, "k", 2) // one background refresh, held at the gate
+
+	for i := 0; i < 100; i++ {
+		if got := f.get("k").Reveal(); got != "old" {
+			t.Fatalf("during the refresh Get = %q, want the old value", got)
+		}
+	}
+	if c := f.src.count("k"); c != 2 {
+		t.Fatalf("fetches = %d, want the first load and one refresh", c)
+	}
+	release()
+	f.waitRound()
+	if got := f.get("k").Reveal(); got != "new" {
+		t.Fatalf("after the refresh Get = %q, want new", got)
+	}
+}
+
+func TestJitterSpreadsRefresh(t *testing.T) {
+	f := newFixture(t, secrets.WithTTL(10*time.Minute), secrets.WithJitter(0.2))
+	f.src.Set("k", "v")
+	f.get("k")
+	// With the random fraction fixed at 0.5, the refresh comes 0.5·0.2·TTL early.
+	want := epoch.Add(10*time.Minute - time.Minute)
+	if got := f.status("k").NextRefresh; !got.Equal(want) {
+		t.Fatalf("NextRefresh = %v, want %v", got, want)
+	}
+}
+
+func TestBackoffSchedule(t *testing.T) {
+	f := newFixture(t, secrets.WithBackoff(time.Second, 8*time.Second))
+	f.src.Set("k", "good")
+	f.get("k")
+	f.src.fail("k", fmt.Errorf("throttled: %w", secrets.ErrTransient))
+
+	f.advanceTo(f.status("k").NextRefresh)
+	// Full jitter with the random fraction at 0.5: half of min(8s, 1s·2ⁿ⁻¹).
+	want := []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 4 * time.Second, 4 * time.Second}
+	for i, w := range want {
+		f.waitRound()
+		st := f.status("k")
+		if st.Failures != i+1 {
+			t.Fatalf("after failure %d: Failures = %d", i+1, st.Failures)
+		}
+		if !errors.Is(st.LastError, secrets.ErrTransient) {
+			t.Fatalf("LastError = %v, want ErrTransient", st.LastError)
+		}
+		if got := st.NextRefresh.Sub(f.clock.Now()); got != w {
+			t.Fatalf("after failure %d: retry in %v, want %v", i+1, got, w)
+		}
+		if got := f.get("k").Reveal(); got != "good" {
+			t.Fatalf("during the outage Get = %q, want the last good value", got)
+		}
+		if i == len(want)-1 {
+			f.src.fail("k", nil) // heal before the next attempt starts
+		}
+		f.advanceTo(st.NextRefresh)
+	}
+	// Healing resets the schedule.
+	f.waitRound()
+	st := f.status("k")
+	if st.Failures != 0 || st.LastError != nil {
+		t.Fatalf("after recovery: Failures %d, LastError %v", st.Failures, st.LastError)
+	}
+	if got := st.NextRefresh.Sub(f.clock.Now()); got != time.Minute-3*time.Second {
+		t.Fatalf("after recovery the next poll is in %v, want the jittered TTL", got)
+	}
+	f.src.fail("k", secrets.ErrTransient)
+	f.advanceTo(st.NextRefresh)
+	f.waitRound()
+	if got := f.status("k").NextRefresh.Sub(f.clock.Now()); got != 500*time.Millisecond {
+		t.Fatalf("first failure after a recovery retries in %v, want 500ms", got)
+	}
+}
