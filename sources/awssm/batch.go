@@ -235,7 +235,7 @@ func sameSecret(id string, e types.SecretValueEntry) bool {
 func (s *Source) followUp(ctx context.Context, req secrets.Request, f followUp, brk *breaker) secrets.Result {
 	if err := brk.tripped(); err != nil {
 		return secrets.Result{Err: fmt.Errorf("awssm: %s: %w: not polled, since Secrets Manager throttled this round: %w",
-			keyquote.Quote(f.r.id), secrets.ErrTransient, err)}
+			keyquote.Quote(f.r.id), secrets.ErrTransient, bounded(err))}
 	}
 	var r secrets.Result
 	switch {

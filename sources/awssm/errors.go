@@ -161,7 +161,7 @@ func callError(op string, r secretRef, what string, err error) error {
 
 // maxCause is the most bytes of an SDK error's message that an error of this
 // package repeats.
-const maxCause = 512
+const maxCause = 400
 
 // boundedError prints the message of an error of the SDK on one line of at
 // most maxCause bytes: the service may echo the request in it (a

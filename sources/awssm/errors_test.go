@@ -345,6 +345,7 @@ func TestKeysInErrorsAreBounded(t *testing.T) {
 		"64 KiB name":              echoed,
 		"64 KiB name, newlines":    strings.Repeat("e\n", 32<<10),
 		"1 MiB stage":              "there?versionStage=" + long,
+		"1 MiB name and stage":     long + "?versionStage=" + long,
 		"1 MiB version id":         "there?versionId=" + long,
 		"1 MiB query name":         "there?" + long + "=1",
 		"1 MiB malformed query":    "there?" + strings.Repeat("%", 1<<20),
