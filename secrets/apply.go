@@ -18,11 +18,14 @@ var errMoved = fmt.Errorf("%w: the value kept changing while its candidate was b
 // settle examines the fetched jobs and applies their outcome. A verdict
 // reached against a value that has changed since (another job swapped it, or
 // a key started being served from it) is not applied: the job is examined
-// again against the value now served, up to maxSettle times. With atomic set,
-// either every job's outcome is applied in one snapshot or none is, and only
-// the failures are recorded. It returns the errors of the failed jobs by
-// key.
-func (s *Store) settle(ctx context.Context, jobs []*job, atomic bool) map[string]*Error {
+// again against the value now served. A job whose fetch overlapped the one
+// whose value is served, and disagrees with it, cannot tell which read is
+// newer: its value is fetched again. Either happens at most maxSettle times.
+// With atomic set, either every job's outcome is applied in one snapshot or
+// none is, and only the failures are recorded. It returns the jobs as
+// finally applied (refetched ones replaced) and the errors of the failed
+// jobs by key.
+func (s *Store) settle(ctx context.Context, jobs []*job, atomic bool) ([]*job, map[string]*Error) {
 	failed := map[string]*Error{}
 	pending := jobs
 	for attempt := 1; ; attempt++ {
@@ -31,24 +34,51 @@ func (s *Store) settle(ctx context.Context, jobs []*job, atomic bool) map[string
 		if atomic {
 			apply = jobs
 		}
-		moved := s.apply(apply, atomic, attempt == maxSettle, failed)
-		if len(moved) == 0 {
-			return failed
+		again := s.apply(apply, atomic, attempt == maxSettle, failed)
+		if len(again) == 0 {
+			return jobs, failed
 		}
-		pending = moved
+		pending = s.refetch(ctx, jobs, again)
 	}
 }
 
+// refetch replaces, in jobs and in again, each job of again marked for a
+// new fetch with a new job, fetched now. It returns again so updated.
+func (s *Store) refetch(ctx context.Context, jobs, again []*job) []*job {
+	var fresh []*job
+	s.mu.Lock()
+	for i, j := range again {
+		if !j.refetch {
+			continue
+		}
+		nj := j.b.newJob(s.tick(), false)
+		for k := range jobs {
+			if jobs[k] == j {
+				jobs[k] = nj
+			}
+		}
+		again[i] = nj
+		fresh = append(fresh, nj)
+	}
+	s.mu.Unlock()
+	if len(fresh) > 0 {
+		s.fetch(ctx, fresh, false)
+	}
+	return again
+}
+
 // apply records the outcome of jobs and publishes it; it returns the jobs
-// whose verdict no longer holds, which it did not apply. Failures are added
+// it did not apply because their verdict no longer holds (to examine again)
+// or their value's order is in doubt (marked refetch). Failures are added
 // to failed. With last set, such jobs fail with errMoved instead, and their
 // values are refreshed again soon.
 //
-// A job overtaken by a newer fetch of its value that succeeded is dropped:
-// the value served is as fresh as the job's, or fresher. A job overtaken by
-// a newer fetch that failed is applied all the same (the failure does not
-// make its value wrong) and the failure's record is kept.
-func (s *Store) apply(jobs []*job, atomic, last bool, failed map[string]*Error) (moved []*job) {
+// A job whose fetch ended before the served value's fetch started is
+// dropped: the value served is fresher. A success whose fetch started after
+// the latest recorded failure ended clears that failure; an older one is
+// applied all the same (the failure does not make its value wrong) and the
+// failure's record is kept.
+func (s *Store) apply(jobs []*job, atomic, last bool, failed map[string]*Error) (again []*job) {
 	var logs []func()
 	defer func() {
 		for _, l := range logs {
@@ -61,61 +91,77 @@ func (s *Store) apply(jobs []*job, atomic, last bool, failed map[string]*Error) 
 	closing := s.closed.Load()
 	var fails, oks []*job
 	touched := map[*baseState]bool{}
+	giveUp := func(j *job) {
+		failed[j.b.key] = &Error{Op: "validate", Key: j.b.key, Err: errMoved}
+		j.b.expedite(now, s.cfg.backoffMin)
+		touched[j.b] = true
+	}
 	for _, j := range jobs {
 		b := j.b
+		j.refetch = false
 		switch {
 		case s.bases[b.key] != b:
 			// Forgotten meanwhile.
 		case j.err != nil:
-			if closing && errors.Is(j.err, ErrClosed) || j.seq < b.okSeq {
+			if closing && errors.Is(j.err, ErrClosed) || j.done < b.okStart {
 				continue
 			}
 			failed[b.key] = j.keyError()
 			fails = append(fails, j)
-		case j.seq < b.okSeq:
-			// A newer fetch has been applied already.
+		case j.done < b.okStart:
+			// The value served was read by a fetch that started after
+			// this one ended.
 		case j.res.Unchanged && j.gen != b.gen:
 			// The source compared with versions the Store no longer
 			// serves: ask again.
 			b.expedite(now, s.cfg.backoffMin)
 		case j.verdictGen != b.gen || j.keysGen != b.keysGen:
-			if !last {
-				moved = append(moved, j)
+			if last {
+				giveUp(j)
 				continue
 			}
-			failed[b.key] = &Error{Op: "validate", Key: b.key, Err: errMoved}
-			b.expedite(now, s.cfg.backoffMin)
-			touched[b] = true
+			again = append(again, j)
+		case b.loaded && j.changed && j.start < b.okDone:
+			// This fetch and the one whose value is served overlapped and
+			// disagree: either read may be the newer.
+			if last {
+				giveUp(j)
+				continue
+			}
+			j.refetch = true
+			again = append(again, j)
 		default:
 			oks = append(oks, j)
 		}
 	}
 	for _, j := range fails {
 		b := j.b
-		if j.seq > b.failSeq {
-			b.failSeq = j.seq
+		if j.done > b.failDone {
+			b.failDone = j.done
 		}
 		b.failures++
 		ke := j.keyError()
 		b.lastErr, b.lastOp, b.lastErrAt = j.err, ke.Op, now
 		b.next = now.Add(s.backoff(b.failures))
-		if j.seq <= b.noticeSeq {
+		if j.start < b.noticeAt {
 			b.expedite(now, s.cfg.backoffMin)
 		}
 		touched[b] = true
 		logs = append(logs, s.failureLog(b.key, b.loaded, ke, b.failures, b.next.Sub(now)))
 	}
-	if atomic && (len(failed) > 0 || len(moved) > 0) {
+	if atomic && (len(failed) > 0 || len(again) > 0) {
 		if len(failed) > 0 {
-			moved = nil // the whole reload has failed: nothing to examine again
+			again = nil // the whole reload has failed: nothing to try again
 		}
 		s.publishTouchedLocked(touched)
-		return moved
+		return again
 	}
 	var changes []Change
 	for _, j := range oks {
 		b := j.b
-		b.okSeq = j.seq
+		if j.changed || j.start > b.okStart {
+			b.okStart, b.okDone = j.start, j.done
+		}
 		if j.changed {
 			old, wasLoaded := b.versions, b.loaded
 			b.setVersions(j.res.Versions)
@@ -132,12 +178,13 @@ func (s *Store) apply(jobs []*job, atomic, last bool, failed map[string]*Error) 
 		}
 		b.loaded = true
 		b.fetchedAt = now
-		if j.seq > b.failSeq {
-			// No newer fetch has failed: the value is healthy again.
+		if j.start > b.failDone {
+			// No failure has been recorded since this fetch began: the
+			// value is healthy again.
 			b.failures, b.lastErr, b.lastOp, b.lastErrAt = 0, nil, "", time.Time{}
 			b.next = now.Add(s.ttlJittered())
 		}
-		if j.seq <= b.noticeSeq {
+		if j.start < b.noticeAt {
 			// A change was signalled after this fetch began: it may have
 			// read the value from before the change.
 			b.expedite(now, s.cfg.backoffMin)
@@ -148,7 +195,7 @@ func (s *Store) apply(jobs []*job, atomic, last bool, failed map[string]*Error) 
 	if len(changes) > 0 {
 		s.notifyLocked(changes)
 	}
-	return moved
+	return again
 }
 
 func (s *Store) publishTouchedLocked(touched map[*baseState]bool) {

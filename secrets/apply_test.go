@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/rotorhq/rotor/secrets"
+	"github.com/rotorhq/rotor/sources/memory"
 )
 
 // gatedValidator holds the first validation of one key's candidate until
@@ -188,5 +189,236 @@ func TestReloadAppliesWholeWhenAnOlderRefreshLands(t *testing.T) {
 	case err != nil && b == "b1":
 	default:
 		t.Fatalf("Reload returned %v with a=%s b=%s: half applied", err, a, b)
+	}
+}
+
+// stepSrc is a source whose fetches of blocked keys each wait to be
+// released one by one, in any order the test picks; a released fetch reads
+// the backend at that moment. It models requests that race on the network:
+// a fetch that started later can read the backend earlier.
+type stepSrc struct {
+	mem *memory.Source
+
+	mu      sync.Mutex
+	blocked map[string]bool
+	calls   []chan struct{} // one per blocked fetch, in start order
+	keys    []string
+	started chan struct{}
+	reads   chan struct{} // a blocked fetch has read the backend
+}
+
+func newStepSrc() *stepSrc {
+	return &stepSrc{mem: memory.New(), blocked: map[string]bool{}, started: make(chan struct{}, 64), reads: make(chan struct{}, 64)}
+}
+
+func (s *stepSrc) block(key string) { s.mu.Lock(); s.blocked[key] = true; s.mu.Unlock() }
+
+// unblock lets later fetches of key read at once.
+func (s *stepSrc) unblock(key string) { s.mu.Lock(); delete(s.blocked, key); s.mu.Unlock() }
+
+func (s *stepSrc) Fetch(ctx context.Context, key string) (secrets.Versions, error) {
+	s.mu.Lock()
+	var gate chan struct{}
+	if s.blocked[key] {
+		gate = make(chan struct{})
+		s.calls = append(s.calls, gate)
+		s.keys = append(s.keys, key)
+	}
+	s.mu.Unlock()
+	if gate != nil {
+		s.started <- struct{}{}
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return secrets.Versions{}, ctx.Err()
+		}
+		v, err := s.mem.Fetch(ctx, key)
+		s.reads <- struct{}{}
+		return v, err
+	}
+	return s.mem.Fetch(ctx, key)
+}
+
+func (s *stepSrc) waitStarted(t *testing.T) {
+	t.Helper()
+	<-s.started
+}
+
+// release lets the i-th blocked fetch (0-based, in start order) read.
+func (s *stepSrc) release(i int) {
+	s.mu.Lock()
+	ch := s.calls[i]
+	s.mu.Unlock()
+	close(ch)
+}
+
+// TestRefreshNilButServesOlderRead: Refresh R and Refresh J of key a
+// overlap; J started later but reads the backend first (a1) and is applied;
+// the backend rotates to a2 and R reads it. R must not be dropped as older
+// for having started first: it returns nil only with a2 served.
+func TestRefreshNilButServesOlderRead(t *testing.T) {
+	src := newStepSrc()
+	st, err := secrets.New(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := t.Context()
+	src.mem.Set("a", "a1")
+	src.mem.Set("x", "x1")
+	if _, err := st.Get(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Get(ctx, "x"); err != nil {
+		t.Fatal(err)
+	}
+	src.block("a")
+
+	r := make(chan error, 1)
+	go func() { r <- st.Refresh(ctx, "a") }()
+	src.waitStarted(t) // call 0: R
+	j := make(chan error, 1)
+	go func() { j <- st.Refresh(ctx, "a", "x") }()
+	src.waitStarted(t) // call 1: J
+
+	src.release(1) // J reads a1
+	<-src.reads
+	if err := <-j; err != nil {
+		t.Fatalf("J: %v", err)
+	}
+	src.mem.Set("a", "a2") // rotation
+	src.unblock("a")       // a fetch that settles the order reads at once
+	src.release(0)         // R reads a2
+	<-src.reads
+	if err := <-r; err != nil {
+		t.Fatalf("R: %v", err)
+	}
+	if got, _ := st.Get(ctx, "a"); got.Reveal() != "a2" {
+		t.Fatalf("Refresh returned nil after reading a2 from the backend, but the Store serves %q", got.Reveal())
+	}
+}
+
+// releaseKey lets the n-th blocked fetch of key (0-based) read.
+func (s *stepSrc) releaseKey(key string, n int) {
+	s.mu.Lock()
+	var ch chan struct{}
+	for i, k := range s.keys {
+		if k == key {
+			if n == 0 {
+				ch = s.calls[i]
+				break
+			}
+			n--
+		}
+	}
+	s.mu.Unlock()
+	close(ch)
+}
+
+// TestStoreGoesBackwards: the same race, but J (started later, read
+// earlier) comes to apply after R, because J's round also waits for key x.
+// R applied a2; J's a1 must not replace it: readers and subscribers would
+// go back to the credential being rotated away.
+func TestStoreGoesBackwards(t *testing.T) {
+	src := newStepSrc()
+	st, err := secrets.New(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := t.Context()
+	src.mem.Set("a", "a1")
+	src.mem.Set("x", "x1")
+	for _, k := range []string{"a", "x"} {
+		if _, err := st.Get(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sub := st.Subscribe()
+	defer sub.Close()
+	src.block("a")
+	src.block("x")
+
+	r := make(chan error, 1)
+	go func() { r <- st.Refresh(ctx, "a") }()
+	src.waitStarted(t) // R's a
+	j := make(chan error, 1)
+	go func() { j <- st.Refresh(ctx, "a", "x") }()
+	src.waitStarted(t) // J's a and x
+	src.waitStarted(t)
+
+	src.releaseKey("a", 1) // J reads a1 (J still waits for x)
+	<-src.reads
+	src.mem.Set("a", "a2")
+	src.unblock("a")
+	src.releaseKey("a", 0) // R reads a2
+	<-src.reads
+	if err := <-r; err != nil {
+		t.Fatalf("R: %v", err)
+	}
+	if got, _ := st.Get(ctx, "a"); got.Reveal() != "a2" {
+		t.Fatalf("R did not apply a2 (got %q)", got.Reveal())
+	}
+	src.releaseKey("x", 0)
+	<-src.reads
+	if err := <-j; err != nil {
+		t.Fatalf("J: %v", err)
+	}
+	if got, _ := st.Get(ctx, "a"); got.Reveal() != "a2" {
+		t.Fatalf("the Store went back from a2 to %q; changes seen: %+v", got.Reveal(), sub.Changes())
+	}
+}
+
+// TestReloadNilButServesOlderRead: no network reordering needed. A
+// Reload's fetches queue behind WithConcurrency; a Refresh of a key still
+// queued reads the backend first (v1) and is applied; the backend rotates
+// and the Reload's queued fetch reads v2. Reload must not return nil while
+// the Store serves v1.
+func TestReloadNilButServesOlderRead(t *testing.T) {
+	src := newStepSrc()
+	st, err := secrets.New(src, secrets.WithConcurrency(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := t.Context()
+	src.mem.Set("a", "a1")
+	src.mem.Set("z", "z1")
+	for _, k := range []string{"a", "z"} {
+		if _, err := st.Get(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src.block("a")
+	src.block("z")
+	reload := make(chan error, 1)
+	go func() { reload <- st.Reload(ctx) }()
+	src.waitStarted(t) // the Reload's first fetch; the other is queued
+	src.mu.Lock()
+	first := src.keys[0]
+	src.mu.Unlock()
+	queued := map[string]string{"a": "z", "z": "a"}[first]
+
+	refreshed := make(chan error, 1)
+	go func() { refreshed <- st.Refresh(ctx, queued) }()
+	src.waitStarted(t)
+	src.release(1) // the Refresh reads queued's v1
+	<-src.reads
+	if err := <-refreshed; err != nil {
+		t.Fatalf("Refresh: %v", err)
+	}
+	src.mem.Set(queued, queued+"2") // rotation
+	src.unblock(first)
+	src.release(0) // the Reload's first fetch
+	<-src.reads
+	src.waitStarted(t) // the Reload's queued fetch starts now
+	src.unblock(queued)
+	src.release(2)
+	<-src.reads
+	if err := <-reload; err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	if got, _ := st.Get(ctx, queued); got.Reveal() != queued+"2" {
+		t.Fatalf("Reload returned nil after reading %s2, but the Store serves %q", queued, got.Reveal())
 	}
 }

@@ -31,21 +31,25 @@ type baseState struct {
 	gen     uint64
 	keysGen uint64
 
-	seq       uint64 // fetches started
-	okSeq     uint64 // the newest fetch whose success was applied
-	failSeq   uint64 // the newest fetch whose failure was recorded
-	noticeSeq uint64 // a change was signalled after the fetches up to this one had started
-	busy      bool   // a background refresh is in flight
+	// Fetches are ordered by their spans on the Store's tick counter (see
+	// job): okStart and okDone are the span of the fetch whose value is
+	// served, failDone the end of the latest failed fetch recorded, and
+	// noticeAt the tick of the latest change notice.
+	okStart  uint64
+	okDone   uint64
+	failDone uint64
+	noticeAt uint64
+	busy     bool // a background refresh is in flight
 
 	lastForced time.Time     // when an authentication failure last forced a refresh
 	forcing    chan struct{} // closed when the forced refresh under way ends
 }
 
-// newJob starts a fetch of b. With conditional set, the request carries what
-// the Store holds so that a source may answer Unchanged. s.mu must be held.
-func (b *baseState) newJob(conditional bool) *job {
-	b.seq++
-	j := &job{b: b, seq: b.seq, gen: b.gen, req: Request{Key: b.ref.Path}}
+// newJob starts a fetch of b at tick start. With conditional set, the
+// request carries what the Store holds so that a source may answer
+// Unchanged. s.mu must be held.
+func (b *baseState) newJob(start uint64, conditional bool) *job {
+	j := &job{b: b, start: start, gen: b.gen, req: Request{Key: b.ref.Path}}
 	if conditional && b.loaded {
 		j.req.Known = b.versions
 	}

@@ -11,11 +11,18 @@ import (
 // A job is one fetch of one value, from the moment it is asked for until its
 // outcome is applied: fetch, then examine (the verdict on the candidate:
 // changed or not, and accepted by the validators or not), then apply.
+//
+// Two fetches of one value are ordered by their spans on the Store's tick
+// counter, taken when the job is made and when the source answers: a fetch
+// that started after another ended read the backend after it. Fetches whose
+// spans overlap may have read it in either order; when they disagree, a new
+// fetch settles which value is current.
 type job struct {
-	b   *baseState
-	seq uint64
-	gen uint64 // b.gen when the request was made: what Known was
-	req Request
+	b     *baseState
+	start uint64 // tick when the job was made
+	done  uint64 // tick when the source answered
+	gen   uint64 // b.gen when the request was made: what Known was
+	req   Request
 
 	res    Result
 	err    error // fetch or validation failure; the class sentinel is in the chain
@@ -25,6 +32,7 @@ type job struct {
 	// against.
 	examined   bool
 	changed    bool // res holds versions other than those served
+	refetch    bool // the value must be fetched again (see apply)
 	verdictGen uint64
 	keysGen    uint64
 	loadedThen bool
@@ -63,8 +71,9 @@ func (s *Store) fetch(ctx context.Context, jobs []*job, conditional bool) {
 					reqs[i] = j.req
 				}
 				res := s.callBatch(ctx, bf, reqs)
+				done := s.tick()
 				for i, j := range js {
-					j.res = res[i]
+					j.res, j.done = res[i], done
 				}
 				return nil
 			})
@@ -88,10 +97,15 @@ func (s *Store) fetch(ctx context.Context, jobs []*job, conditional bool) {
 func (s *Store) fetchOne(ctx context.Context, j *job, conditional bool) {
 	if cd, ok := j.b.src.(ChangeDetector); ok && conditional && !j.req.Known.Current.IsZero() {
 		j.res = s.callDetect(ctx, cd, j.req)
-		return
+	} else {
+		j.res = s.callFetch(ctx, j.b.src, j.req.Key)
 	}
-	j.res = s.callFetch(ctx, j.b.src, j.req.Key)
+	j.done = s.tick()
 }
+
+// tick returns the next tick of the Store's counter, which orders the starts
+// and ends of fetches.
+func (s *Store) tick() uint64 { return s.ticks.Add(1) }
 
 // check classifies a job's result. The Store serves no empty value: a
 // source that returns one has failed, whatever it says, and an empty

@@ -133,3 +133,40 @@ func TestNeverLoadedKeyReturnsTypedError(t *testing.T) {
 		t.Fatalf("after the backoff Get = %q", got)
 	}
 }
+
+// TestForgetDuringRetriedFirstLoadStrandsKey: a key whose first load
+// failed is loaded again (Refresh, or a Get after its backoff); while that
+// fetch runs, the key is forgotten, so the fetch's outcome has nowhere to
+// go. The key, read again, must load, not be left without a value or a time
+// to try again.
+func TestForgetDuringRetriedFirstLoadStrandsKey(t *testing.T) {
+	f := newFixture(t, secrets.WithBackoff(time.Second, time.Minute))
+	f.src.fail("a", secrets.ErrNotFound)
+	if _, err := f.store.Get(f.ctx(), "a"); !errors.Is(err, secrets.ErrNotFound) {
+		t.Fatalf("first Get: %v", err)
+	}
+	f.src.fail("a", nil)
+	f.src.Set("a", "v")
+	release := f.src.hold("a")
+	done := make(chan error, 1)
+	go func() { done <- f.store.Refresh(f.ctx(), "a") }()
+	f.src.waitFetches(t, "a", 2) // the second load is in flight
+	f.store.Forget("a")
+	release()
+	err := <-done
+	t.Logf("Refresh during Forget: %v", err)
+
+	// The source has "v". Give the Store every chance: hours of clock.
+	for i := 0; i < 5; i++ {
+		f.clock.Advance(time.Hour)
+		if s, err := f.store.Get(f.ctx(), "a"); err == nil {
+			if s.Reveal() != "v" {
+				t.Fatalf("Get = %q", s.Reveal())
+			}
+			return
+		}
+	}
+	_, err = f.store.Get(f.ctx(), "a")
+	st, _ := f.store.Status("a")
+	t.Fatalf("key stranded: Get still fails after 5h (%v); fetches=%d; status=%+v", err, f.src.count("a"), st)
+}

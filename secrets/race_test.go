@@ -2,11 +2,18 @@ package secrets_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/rotorhq/rotor/internal/fakeclock"
 	"github.com/rotorhq/rotor/secrets"
+	"github.com/rotorhq/rotor/sources/memory"
 )
 
 // contentSrc versions values by content, as the file and env sources do, so
@@ -140,4 +147,133 @@ func TestOverlappingFetchesAnnounceOnce(t *testing.T) {
 	if second := sub.Changes(); len(first) != 1 || len(second) != 0 {
 		t.Fatalf("changes: first %+v, then %+v; want one notice", first, second)
 	}
+}
+
+// rvWatchSrc is a memory source with a Watch whose callback the test holds.
+type rvWatchSrc struct {
+	*memory.Source
+	mu      sync.Mutex
+	changed func(string)
+}
+
+func (w *rvWatchSrc) Watch(ctx context.Context, changed func(string)) error {
+	w.mu.Lock()
+	w.changed = changed
+	w.mu.Unlock()
+	<-ctx.Done()
+	return nil
+}
+
+func (w *rvWatchSrc) notify(key string) {
+	w.mu.Lock()
+	c := w.changed
+	w.mu.Unlock()
+	if c != nil {
+		c(key)
+	}
+}
+
+// TestStressTestBeforeSwap: many goroutines rotate the backend between
+// good and bad documents and race Get of field keys (first reads included),
+// Refresh, Reload, background rounds (fake clock), change notices, Forget of
+// field keys and auth-failure refreshes (Call). A validator registered for
+// the whole value rejects any document holding "bad". No reader may ever see
+// a field of a bad document (the first load is good, and "db" itself is
+// never forgotten, so no later read is a first load of the value).
+func TestStressTestBeforeSwap(t *testing.T) {
+	src := &rvWatchSrc{Source: memory.New()}
+	src.Set("db", `{"user":"u0","password":"p0","host":"h0"}`)
+	clk := fakeclock.New(epoch)
+	var validated atomic.Int64
+	v := func(ctx context.Context, key string, c secrets.Versions) error {
+		validated.Add(1)
+		if strings.Contains(c.Current.Reveal(), "bad") {
+			return errors.New("rejected")
+		}
+		return nil
+	}
+	st, err := secrets.New(src, secrets.WithClock(clk), secrets.WithTTL(time.Minute),
+		secrets.WithBackoff(time.Millisecond, time.Second), secrets.WithValidator(v, "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	if _, err := st.Get(ctx, "db"); err != nil {
+		t.Fatal(err)
+	}
+	fields := []string{"db#user", "db#password", "db#host", "db#/password"}
+	var bad atomic.Value
+	bad.Store("")
+	check := func(key string, s secrets.Secret, err error) {
+		if err == nil && strings.Contains(s.Reveal(), "bad") {
+			bad.CompareAndSwap("", fmt.Sprintf("%s served %q", key, s.Reveal()))
+		}
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	run := func(f func(r *rand.Rand)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(rand.Uint64(), 1))
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				f(r)
+			}
+		}()
+	}
+	var n atomic.Int64
+	run(func(r *rand.Rand) { // the backend rotates
+		i := n.Add(1)
+		if r.IntN(3) == 0 {
+			src.Set("db", fmt.Sprintf(`{"user":"u%d","password":"bad%d","host":"h%d"}`, i, i, i))
+		} else if r.IntN(2) == 0 {
+			src.Set("db", fmt.Sprintf(`{"user":"bad%d","password":"p%d"}`, i, i))
+		} else {
+			src.Set("db", fmt.Sprintf(`{"user":"u%d","password":"p%d","host":"h%d"}`, i, i, i))
+		}
+		time.Sleep(time.Duration(r.IntN(50)) * time.Microsecond)
+	})
+	for range 3 {
+		run(func(r *rand.Rand) { // readers, first reads included
+			k := fields[r.IntN(len(fields))]
+			s, err := st.Get(ctx, k)
+			check(k, s, err)
+			vw := st.View()
+			s, err = vw.Get(ctx, fields[r.IntN(len(fields))])
+			check("view", s, err)
+		})
+	}
+	run(func(r *rand.Rand) { st.Forget(fields[r.IntN(len(fields))]) })
+	run(func(r *rand.Rand) { _ = st.Refresh(ctx, fields[r.IntN(len(fields))]) })
+	run(func(r *rand.Rand) { _ = st.Reload(ctx) })
+	run(func(r *rand.Rand) { src.notify("db"); time.Sleep(20 * time.Microsecond) })
+	run(func(r *rand.Rand) {
+		clk.Advance(time.Duration(r.IntN(90)) * time.Second)
+		time.Sleep(50 * time.Microsecond)
+	})
+	run(func(r *rand.Rand) {
+		_ = secrets.Call(ctx, st, func(ctx context.Context) error {
+			s, err := secrets.ViewFrom(ctx, st).Get(ctx, fields[r.IntN(len(fields))])
+			check("call", s, err)
+			return &secrets.StatusError{Code: 401, Status: "401 Unauthorized"}
+		})
+		clk.Advance(time.Second)
+	})
+	d := 2 * time.Second
+	if testing.Short() {
+		d = 300 * time.Millisecond
+	}
+	time.Sleep(d)
+	close(stop)
+	wg.Wait()
+	if b := bad.Load().(string); b != "" {
+		t.Fatalf("test before swap broken: %s (validations: %d, rotations: %d)", b, validated.Load(), n.Load())
+	}
+	t.Logf("validations: %d, rotations: %d", validated.Load(), n.Load())
 }

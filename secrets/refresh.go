@@ -29,8 +29,9 @@ func (s *Store) Refresh(ctx context.Context, keys ...string) error {
 	var bases []string
 	var errs []error
 	seen := map[string]bool{}
+	var served []string // keys to check once the round is done
 	for _, key := range keys {
-		ref, _, _, err := s.route(key)
+		ref, src, name, err := s.route(key)
 		if err != nil {
 			errs = append(errs, &Error{Op: "refresh", Key: key, Err: err})
 			continue
@@ -46,6 +47,9 @@ func (s *Store) Refresh(ctx context.Context, keys ...string) error {
 			}
 			continue
 		}
+		// Served from now on, so that the round checks its field too.
+		s.ensureEntry(key, base, ref, src, name)
+		served = append(served, key)
 		if !seen[base] {
 			seen[base] = true
 			bases = append(bases, base)
@@ -65,7 +69,7 @@ func (s *Store) Refresh(ctx context.Context, keys ...string) error {
 		err := s.coalesce(ctx, "refresh\x00"+strings.Join(bases, "\x00"), func() error {
 			jobs := s.newJobs(bases)
 			s.fetch(s.ctx, jobs, false)
-			failed := s.settle(s.ctx, jobs, false)
+			_, failed := s.settle(s.ctx, jobs, false)
 			if s.ctx.Err() != nil {
 				return ErrClosed
 			}
@@ -76,6 +80,15 @@ func (s *Store) Refresh(ctx context.Context, keys ...string) error {
 		}
 		if err != nil {
 			errs = append(errs, err)
+		} else {
+			// The value was applied; a key that selects what it lacks
+			// cannot be served all the same.
+			snap := s.snap.Load()
+			for _, key := range served {
+				if e := snap.get(key); e != nil && e.err != nil {
+					errs = append(errs, e.err)
+				}
+			}
 		}
 	}
 	return errors.Join(errs...)

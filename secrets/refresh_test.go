@@ -101,3 +101,55 @@ func TestRefreshForcesFetch(t *testing.T) {
 		t.Fatalf("Refresh of an unroutable key: %v", err)
 	}
 }
+
+// TestNullFieldIsNotAValue: a rotation that writes
+// {"password": null} (a template with an unset variable, a Terraform output
+// that is null) is a missing field in JSON's own terms. The Store serves the
+// four letters "null" as the password and Refresh returns nil, instead of
+// keeping the old value as it does for a missing or empty field.
+func TestNullFieldIsNotAValue(t *testing.T) {
+	f := newFixture(t)
+	f.src.Set("db", `{"user":"u","password":"p1"}`)
+	f.get("db#password")
+	f.src.Set("db", `{"user":"u","password":null}`)
+	err := f.store.Refresh(f.ctx(), "db#password")
+	if got := f.get("db#password").Reveal(); got != "p1" {
+		t.Fatalf("Refresh: %v; db#password = %q, want the old p1 kept (null is no value)", err, got)
+	}
+	if err == nil {
+		t.Fatal("Refresh returned nil but kept the old value")
+	}
+}
+
+// TestRefreshNilForFieldItCannotServe: Refresh("db#password") returns
+// nil while Get("db#password") fails, because Refresh only looks at the
+// base: (1) the key's field is missing from the value fetched; (2) the key
+// was never read (not in b.keys), so nothing checks that its field survives
+// the candidate that Refresh applies. Doc: "A nil error means that every key
+// now serves what the fetch found".
+func TestRefreshNilForFieldItCannotServe(t *testing.T) {
+	t.Run("field missing in what was fetched", func(t *testing.T) {
+		f := newFixture(t)
+		f.src.Set("db", `{"user":"u"}`)
+		f.get("db#user")
+		if _, err := f.store.Get(f.ctx(), "db#password"); err == nil {
+			t.Fatal("Get of a missing field succeeded")
+		}
+		err := f.store.Refresh(f.ctx(), "db#password")
+		_, gerr := f.store.Get(f.ctx(), "db#password")
+		if err == nil && gerr != nil {
+			t.Fatalf("Refresh(db#password) = nil but Get fails: %v", gerr)
+		}
+	})
+	t.Run("key never read; candidate drops its field", func(t *testing.T) {
+		f := newFixture(t)
+		f.src.Set("db", `{"user":"u","password":"p1"}`)
+		f.get("db#user")
+		f.src.Set("db", `{"user":"u2"}`)
+		err := f.store.Refresh(f.ctx(), "db#password")
+		_, gerr := f.store.Get(f.ctx(), "db#password")
+		if err == nil && gerr != nil {
+			t.Fatalf("Refresh(db#password) = nil but Get fails: %v", gerr)
+		}
+	})
+}

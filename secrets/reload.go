@@ -40,7 +40,7 @@ func (s *Store) reloadOnce() error {
 	}
 	jobs := s.newJobs(nil)
 	s.fetch(s.ctx, jobs, false)
-	failed := s.settle(s.ctx, jobs, true)
+	jobs, failed := s.settle(s.ctx, jobs, true)
 	if s.ctx.Err() != nil {
 		return &Error{Op: "reload", Err: ErrClosed}
 	}
@@ -70,7 +70,7 @@ func (s *Store) newJobs(bases []string) []*job {
 		jobs := make([]*job, 0, len(s.bases))
 		for _, b := range s.bases {
 			if b.loaded {
-				jobs = append(jobs, b.newJob(false))
+				jobs = append(jobs, b.newJob(s.tick(), false))
 			}
 		}
 		return jobs
@@ -78,7 +78,7 @@ func (s *Store) newJobs(bases []string) []*job {
 	jobs := make([]*job, 0, len(bases))
 	for _, base := range bases {
 		if b := s.bases[base]; b != nil && b.loaded {
-			jobs = append(jobs, b.newJob(false))
+			jobs = append(jobs, b.newJob(s.tick(), false))
 		}
 	}
 	return jobs

@@ -58,7 +58,7 @@ func (s *Store) dispatch() (time.Time, bool) {
 		}
 		if !b.next.After(now) || (due[b.src] && b.loaded && b.failures == 0 && !b.next.After(horizon)) {
 			b.busy = true
-			rounds[b.src] = append(rounds[b.src], b.newJob(true))
+			rounds[b.src] = append(rounds[b.src], b.newJob(s.tick(), true))
 			continue
 		}
 		if earliest.IsZero() || b.next.Before(earliest) {
@@ -83,10 +83,14 @@ func (b *baseState) scheduled() bool {
 func (s *Store) refreshRound(jobs []*job) {
 	defer s.wg.Done()
 	s.fetch(s.ctx, jobs, true)
+	bases := make([]*baseState, len(jobs))
+	for i, j := range jobs {
+		bases[i] = j.b
+	}
 	s.settle(s.ctx, jobs, false)
 	s.mu.Lock()
-	for _, j := range jobs {
-		j.b.busy = false
+	for _, b := range bases {
+		b.busy = false
 	}
 	s.mu.Unlock()
 	s.nudge()

@@ -148,8 +148,8 @@ func (s Secret) FetchedAt() time.Time {
 // encoding. The returned Secret has the key s.Key()+"#"+name and s's other
 // metadata.
 //
-// An empty name, a value that is not JSON, a field that does not exist, and
-// a value that holds invalid UTF-8 or an unpaired UTF-16 surrogate escape
+// An empty name, a value that is not JSON, a field that does not exist or is
+// null, and a value that holds invalid UTF-8 or an unpaired UTF-16 surrogate escape
 // ("\ud800"), which encoding/json would silently turn into U+FFFD, yield an
 // *Error that wraps ErrInvalid; neither the error nor its message holds any
 // part of the value.
@@ -390,6 +390,10 @@ func (d *jsonDoc) field(name string) (string, error) {
 		if i < len(path)-1 {
 			n = n.descend(tok, raw)
 			continue
+		}
+		if string(bytes.TrimSpace(raw)) == "null" {
+			// JSON's own word for no value: a template's unset variable.
+			return "", invalidError("field " + quote(name) + " is null")
 		}
 		return render(raw)
 	}

@@ -56,11 +56,12 @@ func TestJSONDocFields(t *testing.T) {
 	}
 	want := map[string]string{
 		"user": "u", "port": "5432", "/db/pass~1word": "p", "/db/list/0": "a",
-		"/db/list/1": `{"b":true}`, "/db/list/1/b": "true", "/db/list/2": "null",
-		"/tilde~0": "t", "/": "e", "n": "null",
+		"/db/list/1": `{"b":true}`, "/db/list/1/b": "true",
+		"/tilde~0": "t", "/": "e",
 		"db": `{"pass/word":"p","list":["a",{"b":true},null]}`,
 	}
-	missing := []string{"nope", "/db/nope", "/db/list/3", "/db/list/01", "/db/list/+1", "/db/list/-1",
+	// A null field is no value, as a missing one is.
+	missing := []string{"n", "/db/list/2", "nope", "/db/nope", "/db/list/3", "/db/list/01", "/db/list/+1", "/db/list/-1",
 		"/user/x", "/db/list/0/x", "/db/list/", "/n/x", "/db/pass/word", "tilde~0"}
 	for round := range 2 {
 		for name, w := range want {
@@ -76,7 +77,11 @@ func TestJSONDocFields(t *testing.T) {
 			if !errors.Is(err, ErrInvalid) || oerr == nil || err.Error() != oerr.Error() {
 				t.Errorf("round %d: field(%q): %v; extractField: %v", round, name, err, oerr)
 			}
-			if want := "invalid secret: field " + strconv.Quote(name) + " not found"; err.Error() != want {
+			want := "invalid secret: field " + strconv.Quote(name) + " not found"
+			if name == "n" || name == "/db/list/2" {
+				want = "invalid secret: field " + strconv.Quote(name) + " is null"
+			}
+			if err.Error() != want {
 				t.Errorf("field(%q): %q, want %q", name, err, want)
 			}
 		}

@@ -9,8 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/singleflight"
 )
 
 // A Store serves secrets from one or more sources and keeps them current.
@@ -48,6 +46,7 @@ type Store struct {
 
 	snap   atomic.Pointer[snapshot]
 	closed atomic.Bool
+	ticks  atomic.Uint64 // orders fetches (see job)
 
 	mu       sync.Mutex // guards the fields below and every write of snap
 	bases    map[string]*baseState
@@ -57,8 +56,8 @@ type Store struct {
 
 	validators validatorIndex
 
-	group     singleflight.Group
-	ctx       context.Context // canceled by Close; every fetch runs under it
+	loads     map[string]chan struct{} // first loads under way, by value; guarded by mu
+	ctx       context.Context          // canceled by Close; every fetch runs under it
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup // every goroutine the Store starts
 	wake      chan struct{}  // nudges the scheduler; capacity 1
@@ -98,6 +97,7 @@ func New(src Source, opts ...Option) (*Store, error) {
 		bases:      map[string]*baseState{},
 		subs:       map[*Subscription]struct{}{},
 		rounds:     map[string]*rounds{},
+		loads:      map[string]chan struct{}{},
 		validators: vi,
 		ctx:        ctx,
 		cancel:     cancel,
@@ -208,45 +208,67 @@ func (s *Store) load(ctx context.Context, key string) (*entry, error) {
 		return nil, &Error{Op: "get", Key: key, Err: err}
 	}
 	base := ref.base()
-	// The caller counts as Store work while it waits, so that Close, which
-	// waits for that work, also outlives the goroutine DoChan starts.
-	if !s.enter() {
-		return nil, &Error{Op: "get", Key: key, Err: ErrClosed}
+	for attempt := 1; ; attempt++ {
+		done, ok := s.startLoad(base, ref, src, name)
+		if !ok {
+			return nil, &Error{Op: "get", Key: key, Err: ErrClosed}
+		}
+		s.waiting.Add(1)
+		select {
+		case <-ctx.Done():
+			s.waiting.Add(-1)
+			return nil, ctx.Err()
+		case <-done:
+		}
+		s.waiting.Add(-1)
+		e, err, lost := s.ensureEntry(key, base, ref, src, name)
+		if !lost || attempt == 3 {
+			return e, err
+		}
+		// The value was forgotten while it loaded: load it again.
 	}
-	defer s.wg.Done()
-	ch := s.group.DoChan("load\x00"+base, func() (any, error) {
-		return nil, s.loadBase(base, ref, src, name)
-	})
-	s.waiting.Add(1)
-	defer s.waiting.Add(-1)
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-ch:
-	}
-	return s.ensureEntry(key, base, ref, src, name)
 }
 
-// loadBase fetches a value the Store does not hold yet. It runs on the
-// Store's context, whoever asked first.
-func (s *Store) loadBase(base string, ref Ref, src Source, name string) error {
-	if !s.enter() {
-		return ErrClosed
+// startLoad returns a channel that is closed when a first load of base
+// ends, starting that load unless one is under way. The load runs on the
+// Store's context in a goroutine of its own, counted in s.wg before it
+// starts: a caller that stops waiting leaves it to Close to stop.
+func (s *Store) startLoad(base string, ref Ref, src Source, name string) (<-chan struct{}, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return nil, false
 	}
-	defer s.wg.Done()
+	if done := s.loads[base]; done != nil {
+		return done, true
+	}
+	done := make(chan struct{})
+	s.loads[base] = done
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.loadBase(base, ref, src, name)
+		s.mu.Lock()
+		delete(s.loads, base)
+		s.mu.Unlock()
+		close(done)
+	}()
+	return done, true
+}
 
+// loadBase fetches a value the Store does not hold yet.
+func (s *Store) loadBase(base string, ref Ref, src Source, name string) {
 	s.mu.Lock()
 	b := s.baseLocked(base, ref, src, name)
 	if b.loaded {
 		s.mu.Unlock()
-		return nil
+		return
 	}
-	j := b.newJob(false)
+	j := b.newJob(s.tick(), false)
 	s.mu.Unlock()
 
 	s.fetch(s.ctx, []*job{j}, false)
 	s.settle(s.ctx, []*job{j}, false)
-	return j.err
 }
 
 // baseLocked returns the record of base, making it if need be. s.mu must be
@@ -260,26 +282,33 @@ func (s *Store) baseLocked(base string, ref Ref, src Source, name string) *baseS
 	return b
 }
 
-// ensureEntry registers key as served from base and returns its entry.
-func (s *Store) ensureEntry(key, base string, ref Ref, src Source, name string) (*entry, error) {
+// ensureEntry registers key as served from base and returns its entry. lost
+// reports that no load has reached base: it was forgotten, and made anew
+// here, while the caller's load ran.
+func (s *Store) ensureEntry(key, base string, ref Ref, src Source, name string) (e *entry, err error, lost bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed.Load() {
-		return nil, &Error{Op: "get", Key: key, Err: ErrClosed}
+		return nil, &Error{Op: "get", Key: key, Err: ErrClosed}, false
 	}
-	// The base may have been forgotten while this caller waited.
 	b := s.baseLocked(base, ref, src, name)
+	lost = !b.loaded && b.lastErr == nil
+	if lost && b.next.IsZero() {
+		// Never left without a time to try again.
+		b.next = s.clock.Now()
+		s.nudge()
+	}
 	if _, ok := b.keys[key]; !ok {
 		b.addKey(key, ref.Field)
 		sb := s.snap.Load().builder()
 		sb.set(key, b.derive(key, ref.Field))
 		s.snap.Store(sb.snapshot())
 	}
-	e := s.snap.Load().get(key)
+	e = s.snap.Load().get(key)
 	if e.err != nil {
-		return nil, e.err
+		return nil, e.err, lost
 	}
-	return e, nil
+	return e, nil, false
 }
 
 // publishLocked replaces the snapshot with one in which the entries of the

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -315,4 +317,68 @@ func TestEveryCloseWaits(t *testing.T) {
 		t.Fatal("the second Close returned while a fetch was still running")
 	}
 	<-first
+}
+
+// TestCloseOutlivedByFirstLoadGoroutine: a caller whose ctx is already done
+// returns from Get at once; the first load it started runs on. Close must
+// still wait for it: goleak's retry would hide a goroutine that outlives
+// Close by a little, a look at the stacks right after Close does not.
+func TestCloseOutlivedByFirstLoadGoroutine(t *testing.T) {
+	buf := make([]byte, 1<<20)
+	for i := 0; i < 2000; i++ {
+		src := newCtl()
+		src.Set("a", "v")
+		st, err := secrets.New(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_, _ = st.Get(ctx, "a")
+		st.Close()
+		n := runtime.Stack(buf, true)
+		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
+			if strings.Contains(g, "secrets.(*Store).loadBase") {
+				t.Fatalf("iteration %d: a goroutine the Store started is alive after Close returned:\n%s", i, g)
+			}
+		}
+	}
+}
+
+// TestGetHitFieldKeyManyKeys: a hit on a field key, through Get and
+// Versions, in a Store of 5,000 keys with WithMaxStale, allocates nothing
+// and does not wait for the writers' lock.
+func TestGetHitFieldKeyManyKeys(t *testing.T) {
+	f := newFixture(t, secrets.WithMaxStale(time.Hour))
+	f.src.Set("db", `{"user":"u","password":"p"}`)
+	for i := 0; i < 5000; i++ {
+		k := fmt.Sprintf("k%d", i)
+		f.src.Set(k, "v")
+		f.get(k)
+	}
+	f.get("db#password")
+	ctx := context.Background()
+	mu := secrets.WritersLock(f.store)
+	mu.Lock()
+	done := make(chan float64, 1)
+	go func() {
+		done <- testing.AllocsPerRun(1000, func() {
+			if _, err := f.store.Get(ctx, "db#password"); err != nil {
+				panic(err)
+			}
+			if _, err := f.store.Versions(ctx, "k4999"); err != nil {
+				panic(err)
+			}
+		})
+	}()
+	select {
+	case a := <-done:
+		mu.Unlock()
+		if a != 0 {
+			t.Fatalf("%v allocs per hit", a)
+		}
+	case <-time.After(10 * time.Second):
+		mu.Unlock()
+		t.Fatal("hit waited for the writers' lock")
+	}
 }

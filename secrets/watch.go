@@ -50,7 +50,7 @@ func (s *Store) markDirty(src Source, key string) {
 		if b.src != src || (key != "" && b.ref.Path != key) {
 			continue
 		}
-		b.noticeSeq = b.seq
+		b.noticeAt = s.tick()
 		if !b.loaded {
 			b.next = now
 			retry = append(retry, b)
