@@ -198,16 +198,26 @@ func (s *Store) apply(jobs []*job, atomic, last bool, failed map[string]*Error) 
 	return again
 }
 
+// publishTouchedLocked publishes the entries of the touched values, and
+// wakes the scheduler if one of them is now due before the time it sleeps
+// until: a first load (due a TTL from now) does not wake it, so loading n
+// keys costs no pass over the n values.
 func (s *Store) publishTouchedLocked(touched map[*baseState]bool) {
 	if len(touched) == 0 {
 		return
 	}
 	bs := make([]*baseState, 0, len(touched))
+	wake := false
 	for b := range touched {
 		bs = append(bs, b)
+		if s.wakeAt.IsZero() || b.next.Before(s.wakeAt) {
+			wake = true
+		}
 	}
 	s.publishLocked(bs...)
-	s.nudge()
+	if wake {
+		s.nudge()
+	}
 }
 
 // failureLog returns the log call for a failed refresh, to be made after the

@@ -77,7 +77,7 @@ func (s *Store) Forget(key string) {
 	}
 	sb := s.snap.Load().builder()
 	sb.delete(key)
-	s.snap.Store(sb.snapshot())
+	s.publish(sb.snapshot())
 }
 
 // healthKeys returns the keys Health checks, sorted.

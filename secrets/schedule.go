@@ -69,6 +69,7 @@ func (s *Store) dispatch() (time.Time, bool) {
 		s.wg.Add(1)
 		go s.refreshRound(jobs)
 	}
+	s.wakeAt = earliest
 	return earliest, !earliest.IsZero()
 }
 

@@ -14,7 +14,14 @@ import (
 // served, while a reader's lookup is a hash and a walk of a few nodes with no
 // lock and no allocation. A View holds one snapshot: every key in it reads as
 // it was at that moment.
+//
+// Off the write path, the Store's flattener then replaces the newest
+// snapshot with an equal one that also holds its entries in a Go map, whose
+// lookup is the cheapest a read can be. Writers never wait for it: a
+// snapshot published meanwhile simply has no map until the flattener comes
+// round again.
 type snapshot struct {
+	flat map[string]*entry // nil, or the same entries as the trie
 	root *pnode
 	n    int
 }
@@ -56,27 +63,26 @@ var hashSeed = maphash.MakeSeed()
 
 func hashKey(key string) uint64 { return maphash.String(hashSeed, key) }
 
-// get returns key's entry, or nil.
-func (s *snapshot) get(key string) *entry { return s.getHashed(key, hashKey(key)) }
+// get returns key's entry, or nil. It is the read path of every Get: a map
+// lookup once the snapshot is flat, and until then one hash and a walk of a
+// few nodes, comparing a leaf's full hash before its key.
+func (s *snapshot) get(key string) *entry {
+	if s.flat != nil {
+		return s.flat[key]
+	}
+	return s.getHashed(key, hashKey(key))
+}
 
 func (s *snapshot) getHashed(key string, h uint64) *entry {
 	n := s.root
 	if n == nil {
 		return nil
 	}
-	for shift := uint(0); ; shift += pbits {
-		if shift >= maxBits {
-			for i := range n.leaves {
-				if n.leaves[i].key == key {
-					return n.leaves[i].e
-				}
-			}
-			return nil
-		}
+	for shift := uint(0); shift < maxBits; shift += pbits {
 		bit := uint32(1) << (h >> shift & pmask)
 		if n.datamap&bit != 0 {
 			l := &n.leaves[bits.OnesCount32(n.datamap&(bit-1))]
-			if l.key == key {
+			if l.h == h && l.key == key {
 				return l.e
 			}
 			return nil
@@ -86,6 +92,12 @@ func (s *snapshot) getHashed(key string, h uint64) *entry {
 		}
 		n = n.nodes[bits.OnesCount32(n.nodemap&(bit-1))]
 	}
+	for i := range n.leaves {
+		if n.leaves[i].key == key {
+			return n.leaves[i].e
+		}
+	}
+	return nil
 }
 
 // len returns the number of keys.
@@ -262,4 +274,36 @@ func (b *snapshotBuilder) deleteIn(np **pnode, key string, h uint64, shift uint)
 		*np = nil
 	}
 	return true
+}
+
+// publish makes snap the snapshot readers see. s.mu must be held.
+func (s *Store) publish(snap *snapshot) {
+	s.snap.Store(snap)
+	select {
+	case s.flatten <- struct{}{}:
+	default:
+	}
+}
+
+// flattener is the Store's goroutine that gives the newest snapshot its Go
+// map. Each pass costs O(n); passes coalesce, so a burst of publishes costs
+// a few of them, each on a snapshot that is already out of date only if a
+// publish came meanwhile. It swaps in the flat snapshot only if no writer
+// has published since it began (a compare-and-swap, without the lock).
+func (s *Store) flattener() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-s.flatten:
+		}
+		old := s.snap.Load()
+		if old.flat != nil {
+			continue
+		}
+		m := make(map[string]*entry, old.n)
+		old.each(func(k string, e *entry) { m[k] = e })
+		s.snap.CompareAndSwap(old, &snapshot{flat: m, root: old.root, n: old.n})
+	}
 }

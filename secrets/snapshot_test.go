@@ -1,9 +1,12 @@
 package secrets
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"testing"
+	"time"
 )
 
 // TestSnapshotModel runs random sets and deletes against a Go map, with hash
@@ -78,4 +81,62 @@ func checkSnapshot(t *testing.T, s *snapshot, model map[string]*entry, hash func
 	if seen != len(model) {
 		t.Fatalf("each visited %d keys, want %d", seen, len(model))
 	}
+}
+
+// TestFlattenerGivesTheNewestSnapshotItsMap: once the Store is quiet, the
+// snapshot readers see holds a Go map with exactly the trie's entries; a
+// publish replaces it with a snapshot without one, and the flattener comes
+// round again.
+func TestFlattenerGivesTheNewestSnapshotItsMap(t *testing.T) {
+	src := &mapSource{m: map[string]string{}}
+	for i := 0; i < 200; i++ {
+		src.m[fmt.Sprintf("k%d", i)] = "v"
+	}
+	st, err := New(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for i := 0; i < 200; i++ {
+		if _, err := st.Get(t.Context(), fmt.Sprintf("k%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFlat := func() *snapshot {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if s := st.snap.Load(); s.flat != nil {
+				return s
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the snapshot never became flat")
+			}
+			runtime.Gosched()
+		}
+	}
+	s := waitFlat()
+	if len(s.flat) != s.len() || s.len() != 200 {
+		t.Fatalf("flat map of %d entries for a trie of %d", len(s.flat), s.len())
+	}
+	s.each(func(k string, e *entry) {
+		if s.flat[k] != e || s.getHashed(k, hashKey(k)) != e {
+			t.Fatalf("%q: the map and the trie disagree", k)
+		}
+	})
+	if err := st.Refresh(t.Context(), "k7"); err != nil {
+		t.Fatal(err)
+	}
+	if s2 := waitFlat(); s2 == s || s2.get("k7") == s.get("k7") {
+		t.Fatal("the refreshed entry is not in the newest flat snapshot")
+	}
+}
+
+type mapSource struct{ m map[string]string }
+
+func (m *mapSource) Fetch(_ context.Context, k string) (Versions, error) {
+	v, ok := m.m[k]
+	if !ok {
+		return Versions{}, ErrNotFound
+	}
+	return Versions{Current: NewSecretString(k, "1", v)}, nil
 }

@@ -57,10 +57,12 @@ type Store struct {
 	validators validatorIndex
 
 	loads     map[string]chan struct{} // first loads under way, by value; guarded by mu
+	wakeAt    time.Time                // when the scheduler is next due to look, zero if never; guarded by mu
 	ctx       context.Context          // canceled by Close; every fetch runs under it
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup // every goroutine the Store starts
 	wake      chan struct{}  // nudges the scheduler; capacity 1
+	flatten   chan struct{}  // tells the flattener of a new snapshot; capacity 1
 	closeDone chan struct{}  // closed when Close has stopped everything
 
 	roundHook func()       // called after each background refresh round; tests only
@@ -102,6 +104,7 @@ func New(src Source, opts ...Option) (*Store, error) {
 		ctx:        ctx,
 		cancel:     cancel,
 		wake:       make(chan struct{}, 1),
+		flatten:    make(chan struct{}, 1),
 		closeDone:  make(chan struct{}),
 	}
 	s.snap.Store(&snapshot{})
@@ -116,8 +119,9 @@ func New(src Source, opts ...Option) (*Store, error) {
 			slog.Duration("worst_case_staleness", s.WorstCaseStaleness()))
 	}
 
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.schedule()
+	go s.flattener()
 	s.startWatches()
 	return s, nil
 }
@@ -302,7 +306,7 @@ func (s *Store) ensureEntry(key, base string, ref Ref, src Source, name string) 
 		b.addKey(key, ref.Field)
 		sb := s.snap.Load().builder()
 		sb.set(key, b.derive(key, ref.Field))
-		s.snap.Store(sb.snapshot())
+		s.publish(sb.snapshot())
 	}
 	e = s.snap.Load().get(key)
 	if e.err != nil {
@@ -320,7 +324,7 @@ func (s *Store) publishLocked(bs ...*baseState) {
 			sb.set(key, b.derive(key, field))
 		}
 	}
-	s.snap.Store(sb.snapshot())
+	s.publish(sb.snapshot())
 }
 
 // enter registers a goroutine's work with the Store, unless it is closed.
