@@ -38,12 +38,12 @@ func (s *Store) require(keys []string) error {
 	now := s.clock.Now()
 	var bs []*baseState
 	for _, key := range keys {
-		ref, src, name, err := s.route(key)
+		t, err := s.resolve(key)
 		if err != nil {
 			return fmt.Errorf("secrets: WithRequired(%s): %w", quote(key), err)
 		}
-		b := s.baseLocked(ref.base(), ref, src, name)
-		b.addKey(key, ref.Field)
+		b := s.baseLocked(t)
+		b.addKey(key, t.ref.Field)
 		b.next = now
 		s.required[key] = true
 		bs = append(bs, b)

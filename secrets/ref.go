@@ -42,14 +42,22 @@ func ParseRef(key string) (Ref, error) {
 		r.Field = rest[i+1:]
 		rest = rest[:i]
 		if r.Field == "" {
-			return Ref{}, fmt.Errorf("%w: empty field selector in key %s", ErrInvalid, quote(key))
+			return Ref{}, refError("empty field selector in key", key)
 		}
 	}
 	if rest == "" {
-		return Ref{}, fmt.Errorf("%w: empty key %s", ErrInvalid, quote(key))
+		return Ref{}, refError("empty key", key)
 	}
 	r.Path = rest
 	return r, nil
+}
+
+// refError is kept out of line so that the frames of the read path, which
+// every first read of a key runs on a goroutine's smallest stack, stay small.
+//
+//go:noinline
+func refError(what, key string) error {
+	return fmt.Errorf("%w: %s %s", ErrInvalid, what, quote(key))
 }
 
 // IsRef reports whether s has the form of a reference (scheme://...).

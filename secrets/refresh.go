@@ -31,12 +31,12 @@ func (s *Store) Refresh(ctx context.Context, keys ...string) error {
 	seen := map[string]bool{}
 	var served []string // keys to check once the round is done
 	for _, key := range keys {
-		ref, src, name, err := s.route(key)
+		t, err := s.resolve(key)
 		if err != nil {
 			errs = append(errs, &Error{Op: "refresh", Key: key, Err: err})
 			continue
 		}
-		base := ref.base()
+		base := t.base
 		s.mu.Lock()
 		b := s.bases[base]
 		loaded := b != nil && b.loaded
@@ -48,7 +48,7 @@ func (s *Store) Refresh(ctx context.Context, keys ...string) error {
 			continue
 		}
 		// Served from now on, so that the round checks its field too.
-		s.ensureEntry(key, base, ref, src, name)
+		s.ensureEntry(t)
 		served = append(served, key)
 		if !seen[base] {
 			seen[base] = true

@@ -193,28 +193,70 @@ func (s *Store) route(key string) (Ref, Source, string, error) {
 	}
 	if ref.Scheme == "" {
 		if s.def == nil {
-			return Ref{}, nil, "", fmt.Errorf("%w: key %s has no scheme and the Store has no default source", ErrInvalid, quote(key))
+			return Ref{}, nil, "", routeError("key %s has no scheme and the Store has no default source", key)
 		}
 		return ref, s.def, DefaultSourceName, nil
 	}
 	src, ok := s.cfg.sources[ref.Scheme]
 	if !ok {
-		return Ref{}, nil, "", fmt.Errorf("%w: no source registered for scheme %s", ErrInvalid, quote(ref.Scheme))
+		return Ref{}, nil, "", routeError("no source registered for scheme %s", ref.Scheme)
 	}
 	return ref, src, ref.Scheme, nil
+}
+
+// routeError is out of line for the reason refError is.
+//
+//go:noinline
+func routeError(format, what string) error {
+	return fmt.Errorf("%w: "+format, ErrInvalid, quote(what))
+}
+
+// A target is a key as routed: the value it selects from and the source
+// that serves it.
+type target struct {
+	key  string
+	base string
+	ref  Ref
+	src  Source
+	name string // the source's name
+}
+
+// resolve routes key.
+func (s *Store) resolve(key string) (*target, error) {
+	ref, src, name, err := s.route(key)
+	if err != nil {
+		return nil, err
+	}
+	return &target{key: key, base: baseOf(key, ref), ref: ref, src: src, name: name}, nil
+}
+
+// baseOf returns ref.base() for the key ref was parsed from, as a part of
+// key where it can (a key whose scheme is written in lower case), to spare
+// a first read an allocation.
+func baseOf(key string, ref Ref) string {
+	off := 0
+	if ref.Scheme != "" {
+		off = len(ref.Scheme) + len("://")
+		if len(key) < off || key[:len(ref.Scheme)] != ref.Scheme || key[len(ref.Scheme):off] != "://" {
+			return ref.base()
+		}
+	}
+	if end := off + len(ref.Path); end <= len(key) && key[off:end] == ref.Path {
+		return key[:end]
+	}
+	return ref.base()
 }
 
 // load fetches the value behind key, sharing one fetch among concurrent
 // callers, and publishes key's entry.
 func (s *Store) load(ctx context.Context, key string) (*entry, error) {
-	ref, src, name, err := s.route(key)
+	t, err := s.resolve(key)
 	if err != nil {
 		return nil, &Error{Op: "get", Key: key, Err: err}
 	}
-	base := ref.base()
 	for attempt := 1; ; attempt++ {
-		done, ok := s.startLoad(base, ref, src, name)
-		if !ok {
+		done := s.startLoad(t)
+		if done == nil {
 			return nil, &Error{Op: "get", Key: key, Err: ErrClosed}
 		}
 		s.waiting.Add(1)
@@ -225,7 +267,10 @@ func (s *Store) load(ctx context.Context, key string) (*entry, error) {
 		case <-done:
 		}
 		s.waiting.Add(-1)
-		e, err, lost := s.ensureEntry(key, base, ref, src, name)
+		if e := s.snap.Load().get(key); e != nil && e.err == nil {
+			return e, nil // served already: no need of the lock
+		}
+		e, err, lost := s.ensureEntry(t)
 		if !lost || attempt == 3 {
 			return e, err
 		}
@@ -233,37 +278,38 @@ func (s *Store) load(ctx context.Context, key string) (*entry, error) {
 	}
 }
 
-// startLoad returns a channel that is closed when a first load of base
-// ends, starting that load unless one is under way. The load runs on the
-// Store's context in a goroutine of its own, counted in s.wg before it
-// starts: a caller that stops waiting leaves it to Close to stop.
-func (s *Store) startLoad(base string, ref Ref, src Source, name string) (<-chan struct{}, bool) {
+// startLoad returns a channel that is closed when a first load of t's value
+// ends, starting that load unless one is under way; nil once the Store is
+// closed. The load runs on the Store's context in a goroutine of its own,
+// counted in s.wg before it starts: a caller that stops waiting leaves it to
+// Close to stop.
+func (s *Store) startLoad(t *target) chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed.Load() {
-		return nil, false
+		return nil
 	}
-	if done := s.loads[base]; done != nil {
-		return done, true
+	if done := s.loads[t.base]; done != nil {
+		return done
 	}
 	done := make(chan struct{})
-	s.loads[base] = done
+	s.loads[t.base] = done
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.loadBase(base, ref, src, name)
+		s.loadBase(t)
 		s.mu.Lock()
-		delete(s.loads, base)
+		delete(s.loads, t.base)
 		s.mu.Unlock()
 		close(done)
 	}()
-	return done, true
+	return done
 }
 
 // loadBase fetches a value the Store does not hold yet.
-func (s *Store) loadBase(base string, ref Ref, src Source, name string) {
+func (s *Store) loadBase(t *target) {
 	s.mu.Lock()
-	b := s.baseLocked(base, ref, src, name)
+	b := s.baseLocked(t)
 	if b.loaded {
 		s.mu.Unlock()
 		return
@@ -275,40 +321,40 @@ func (s *Store) loadBase(base string, ref Ref, src Source, name string) {
 	s.settle(s.ctx, []*job{j}, false)
 }
 
-// baseLocked returns the record of base, making it if need be. s.mu must be
-// held.
-func (s *Store) baseLocked(base string, ref Ref, src Source, name string) *baseState {
-	b := s.bases[base]
+// baseLocked returns the record of t's value, making it if need be. s.mu
+// must be held.
+func (s *Store) baseLocked(t *target) *baseState {
+	b := s.bases[t.base]
 	if b == nil {
-		b = &baseState{key: base, ref: Ref{Scheme: ref.Scheme, Path: ref.Path}, src: src, srcName: name, keys: map[string]string{}}
-		s.bases[base] = b
+		b = &baseState{key: t.base, ref: Ref{Scheme: t.ref.Scheme, Path: t.ref.Path}, src: t.src, srcName: t.name, keys: map[string]string{}}
+		s.bases[t.base] = b
 	}
 	return b
 }
 
-// ensureEntry registers key as served from base and returns its entry. lost
-// reports that no load has reached base: it was forgotten, and made anew
-// here, while the caller's load ran.
-func (s *Store) ensureEntry(key, base string, ref Ref, src Source, name string) (e *entry, err error, lost bool) {
+// ensureEntry registers t's key as served from its value and returns its
+// entry. lost reports that no load has reached the value: it was forgotten,
+// and made anew here, while the caller's load ran.
+func (s *Store) ensureEntry(t *target) (e *entry, err error, lost bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed.Load() {
-		return nil, &Error{Op: "get", Key: key, Err: ErrClosed}, false
+		return nil, &Error{Op: "get", Key: t.key, Err: ErrClosed}, false
 	}
-	b := s.baseLocked(base, ref, src, name)
+	b := s.baseLocked(t)
 	lost = !b.loaded && b.lastErr == nil
 	if lost && b.next.IsZero() {
 		// Never left without a time to try again.
 		b.next = s.clock.Now()
 		s.nudge()
 	}
-	if _, ok := b.keys[key]; !ok {
-		b.addKey(key, ref.Field)
+	if _, ok := b.keys[t.key]; !ok {
+		b.addKey(t.key, t.ref.Field)
 		sb := s.snap.Load().builder()
-		sb.set(key, b.derive(key, ref.Field))
+		sb.set(t.key, b.derive(t.key, t.ref.Field))
 		s.publish(sb.snapshot())
 	}
-	e = s.snap.Load().get(key)
+	e = s.snap.Load().get(t.key)
 	if e.err != nil {
 		return nil, e.err, lost
 	}

@@ -1,8 +1,13 @@
 package awssm_test
 
 import (
+	"sync"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/rotorhq/rotor/secrets"
 	"github.com/rotorhq/rotor/sources/awssm"
 )
 
@@ -35,4 +40,57 @@ func benchRound(b *testing.B, opts ...awssm.Option) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(srv.TotalCalls())/float64(b.N), "calls/op")
+}
+
+// BenchmarkColdRead1000 is a cold first read: 1,000 goroutines ask a new
+// Store at once for a secret that has a previous version. "store" is rotor;
+// "sdk" has 1,000 goroutines wait for one goroutine that makes the same two
+// GetSecretValue calls (AWSCURRENT, then AWSPREVIOUS) with the bare client:
+// the floor of a shared first load that returns a consistent pair.
+func BenchmarkColdRead1000(b *testing.B) {
+	srv, src := newSource(b)
+	srv.Put("cold", "v1")
+	srv.Put("cold", "v2")
+	ctx := ctxT(b)
+	b.Run("store", func(b *testing.B) {
+		for b.Loop() {
+			st, err := secrets.New(nil, secrets.WithSource("awssm", src))
+			if err != nil {
+				b.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			for range 1000 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if v, err := st.Versions(ctx, "awssm://cold"); err != nil || v.Previous.IsZero() {
+						b.Error(err)
+					}
+				}()
+			}
+			wg.Wait()
+			st.Close()
+		}
+	})
+	b.Run("sdk", func(b *testing.B) {
+		client := srv.Client()
+		for b.Loop() {
+			var once sync.Once
+			var wg sync.WaitGroup
+			for range 1000 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					once.Do(func() {
+						for _, stage := range []string{"AWSCURRENT", "AWSPREVIOUS"} {
+							if _, err := client.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("cold"), VersionStage: aws.String(stage)}); err != nil {
+								b.Error(err)
+							}
+						}
+					})
+				}()
+			}
+			wg.Wait()
+		}
+	})
 }
