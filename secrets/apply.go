@@ -108,6 +108,20 @@ func (s *Store) apply(jobs []*job, atomic, last bool, failed map[string]*Error) 
 			}
 			failed[b.key] = j.keyError()
 			fails = append(fails, j)
+		case j.rejected != nil && (j.verdictGen != b.gen || j.keysGen != b.keysGen):
+			// Refused against a value no longer served: the candidate may
+			// be what is served now, or be judged otherwise now.
+			if last {
+				giveUp(j)
+				continue
+			}
+			again = append(again, j)
+		case j.rejected != nil:
+			if j.done < b.okStart {
+				continue
+			}
+			failed[b.key] = j.keyError()
+			fails = append(fails, j)
 		case j.done < b.okStart:
 			// The value served was read by a fetch that started after
 			// this one ended.
@@ -141,7 +155,7 @@ func (s *Store) apply(jobs []*job, atomic, last bool, failed map[string]*Error) 
 		}
 		b.failures++
 		ke := j.keyError()
-		b.lastErr, b.lastOp, b.lastErrAt = j.err, ke.Op, now
+		b.lastErr, b.lastOp, b.lastErrAt = j.failure(), ke.Op, now
 		b.next = now.Add(s.backoff(b.failures))
 		if j.start < b.noticeAt {
 			b.expedite(now, s.cfg.backoffMin)

@@ -157,9 +157,8 @@ func TestRefreshKeepsItsValueWhenANewerFetchFails(t *testing.T) {
 // that key was reached against a value no longer served: it must examine
 // the key again, not drop it and apply the rest.
 func TestReloadAppliesWholeWhenAnOlderRefreshLands(t *testing.T) {
-	held := newGatedValidator("a", "a2") // the older Refresh
-	var reloadGate *gatedValidator       // Reload, on b
-	reloadGate = newGatedValidator("b", "b2")
+	held := newGatedValidator("a", "a2")       // the older Refresh
+	reloadGate := newGatedValidator("b", "b2") // Reload, on b
 	f := newFixture(t, secrets.WithValidator(held.validate), secrets.WithValidator(reloadGate.validate))
 	f.src.Set("a", "a1")
 	f.src.Set("b", "b1")
@@ -420,5 +419,56 @@ func TestReloadNilButServesOlderRead(t *testing.T) {
 	}
 	if got, _ := st.Get(ctx, queued); got.Reveal() != queued+"2" {
 		t.Fatalf("Reload returned nil after reading %s2, but the Store serves %q", queued, got.Reveal())
+	}
+}
+
+// TestStaleRejectionIsExaminedAgain: a slow validator call rejects a2 (the
+// database had not caught up) while a concurrent Refresh validates a2 and
+// applies it. The rejection was reached against a value no longer served:
+// it must be examined again, not recorded as a failure of the value served
+// (a Reload naming a2 as rejected while a2 is served, a Status reporting a
+// validation failure of it).
+func TestStaleRejectionIsExaminedAgain(t *testing.T) {
+	var mu sync.Mutex
+	calls := 0
+	entered := make(chan struct{})
+	gate := make(chan struct{})
+	val := func(ctx context.Context, key string, c secrets.Versions) error {
+		if c.Current.Reveal() != "a2" {
+			return nil
+		}
+		mu.Lock()
+		calls++
+		n := calls
+		mu.Unlock()
+		if n == 1 { // the first login attempt hangs, then fails
+			close(entered)
+			<-gate
+			return errors.New("login failed")
+		}
+		return nil
+	}
+	f := newFixture(t, secrets.WithValidator(val))
+	f.src.Set("a", "a1")
+	f.get("a")
+	f.src.Set("a", "a2")
+	release := f.src.hold("a") // the two fetches overlap
+	reloaded := make(chan error, 1)
+	go func() { reloaded <- f.store.Reload(f.ctx()) }()
+	f.src.waitFetches(t, "a", 2)
+	refreshed := make(chan error, 1)
+	go func() { refreshed <- f.store.Refresh(f.ctx(), "a") }()
+	f.src.waitFetches(t, "a", 3)
+	release()
+	<-entered // one of them hangs in its validator; the other applies a2
+	eventually(t, "a2 applied", func() bool { s, _ := f.store.Get(f.ctx(), "a"); return s.Reveal() == "a2" })
+	close(gate)
+	err := errors.Join(<-reloaded, <-refreshed)
+	st := f.status("a")
+	if got := f.get("a").Reveal(); got != "a2" {
+		t.Fatalf("a = %q", got)
+	}
+	if err != nil || st.LastError != nil {
+		t.Fatalf("a2 is served (validated by Refresh), yet Reload = %v and Status.LastError = %v, Failures = %d", err, st.LastError, st.Failures)
 	}
 }

@@ -89,13 +89,19 @@ func (b *baseState) derive(key, field string) *entry {
 		}
 		return &entry{err: &Error{Op: b.op(), Key: key, Err: err}, retryAt: b.next}
 	}
-	v, err := b.fields().field(field)
+	return deriveEntry(b.fields(), key, field, b.srcName, b.fetchedAt, b.lastErr)
+}
+
+// deriveEntry builds the entry for key, which selects field, from a value's
+// parsed versions.
+func deriveEntry(p *parsedVersions, key, field, srcName string, fetchedAt time.Time, lastErr error) *entry {
+	v, err := p.field(field)
 	if err != nil {
 		return &entry{err: &Error{Op: "field", Key: key, Err: err}}
 	}
-	v.Current = v.Current.with(key, b.srcName, b.fetchedAt)
-	v.Previous = v.Previous.with(key, b.srcName, b.fetchedAt)
-	return &entry{versions: v, fetchedAt: b.fetchedAt, lastErr: b.lastErr}
+	v.Current = v.Current.with(key, srcName, fetchedAt)
+	v.Previous = v.Previous.with(key, srcName, fetchedAt)
+	return &entry{versions: v, whole: p.v, fetchedAt: fetchedAt, lastErr: lastErr}
 }
 
 // op returns the operation the last failure happened in.
@@ -166,11 +172,6 @@ func (p *parsedVersions) field(field string) (Versions, error) {
 		}
 	}
 	return out, nil
-}
-
-// fieldVersions selects field from both versions of v.
-func fieldVersions(v Versions, field string) (Versions, error) {
-	return parseVersions(v).field(field)
 }
 
 // withValue returns s with another value and the same metadata.

@@ -24,18 +24,16 @@ type job struct {
 	gen   uint64 // b.gen when the request was made: what Known was
 	req   Request
 
-	res    Result
-	err    error // fetch or validation failure; the class sentinel is in the chain
-	keyErr *Error
+	res      Result
+	err      error  // the fetch's failure; the class sentinel is in the chain
+	rejected *Error // the verdict's refusal of the candidate, cleared at each examination
 
 	// The verdict of the last examination, and the state it was reached
 	// against.
-	examined   bool
 	changed    bool // res holds versions other than those served
 	refetch    bool // the value must be fetched again (see apply)
 	verdictGen uint64
 	keysGen    uint64
-	loadedThen bool
 }
 
 // fetch runs the jobs against their sources, at most cfg.concurrency at once,

@@ -224,3 +224,52 @@ func waitBlockedIn(fn string, n int) bool {
 	}
 	return false
 }
+
+// laggySrc reads the backend the moment a fetch starts and, for a held key,
+// delivers the answer only when released: a response in transit.
+type laggySrc struct {
+	mem     *memory.Source
+	mu      sync.Mutex
+	gate    map[string]chan struct{}
+	started chan string
+	n       map[string]int
+}
+
+func newLaggy() *laggySrc {
+	return &laggySrc{mem: memory.New(), gate: map[string]chan struct{}{}, started: make(chan string, 64), n: map[string]int{}}
+}
+
+func (l *laggySrc) hold(key string) func() {
+	ch := make(chan struct{})
+	l.mu.Lock()
+	l.gate[key] = ch
+	l.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			l.mu.Lock()
+			delete(l.gate, key)
+			l.mu.Unlock()
+			close(ch)
+		})
+	}
+}
+
+func (l *laggySrc) count(key string) int { l.mu.Lock(); defer l.mu.Unlock(); return l.n[key] }
+
+func (l *laggySrc) Fetch(ctx context.Context, key string) (secrets.Versions, error) {
+	v, err := l.mem.Fetch(ctx, key) // read now
+	l.mu.Lock()
+	l.n[key]++
+	g := l.gate[key]
+	l.mu.Unlock()
+	l.started <- key
+	if g != nil {
+		select {
+		case <-g:
+		case <-ctx.Done():
+			return secrets.Versions{}, ctx.Err()
+		}
+	}
+	return v, err
+}

@@ -98,3 +98,18 @@ func (s *Store) healthKeys(snap *snapshot) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// keysOf returns the keys the Store serves from the value base.
+func (s *Store) keysOf(base string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.bases[base]
+	if b == nil {
+		return nil
+	}
+	keys := make([]string, 0, len(b.keys))
+	for k := range b.keys {
+		keys = append(keys, k)
+	}
+	return keys
+}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -276,4 +278,95 @@ func TestStressTestBeforeSwap(t *testing.T) {
 		t.Fatalf("test before swap broken: %s (validations: %d, rotations: %d)", b, validated.Load(), n.Load())
 	}
 	t.Logf("validations: %d, rotations: %d", validated.Load(), n.Load())
+}
+
+// jitterSrc reads a monotone counter when a fetch starts and answers after a
+// random number of yields: later fetches may answer first.
+type jitterSrc struct{ n atomic.Int64 }
+
+func (j *jitterSrc) Fetch(ctx context.Context, key string) (secrets.Versions, error) {
+	v := j.n.Load()
+	for i := rand.IntN(200); i > 0; i-- {
+		runtime.Gosched()
+	}
+	s := strconv.FormatInt(v, 10)
+	return secrets.Versions{Current: secrets.NewSecretString(key, s, s)}, nil
+}
+
+// TestNeverBackwardsStress: served values never go backwards, whatever mix
+// of Refresh, Reload, first loads, Forget and validators runs.
+func TestNeverBackwardsStress(t *testing.T) {
+	src := &jitterSrc{}
+	src.n.Store(1)
+	st, err := secrets.New(src, secrets.WithValidator(func(ctx context.Context, key string, c secrets.Versions) error {
+		for i := rand.IntN(50); i > 0; i-- {
+			runtime.Gosched()
+		}
+		return nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := t.Context()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var bad atomic.Value
+	for w := 0; w < 6; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				switch rand.IntN(4) {
+				case 0:
+					_ = st.Refresh(ctx, "a")
+				case 1:
+					_ = st.Reload(ctx)
+				case 2:
+					_ = st.Refresh(ctx, "a", "b")
+				case 3:
+					src.n.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		last := int64(0)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			s, err := st.Get(ctx, "a")
+			if err != nil {
+				continue
+			}
+			v, _ := strconv.ParseInt(s.Reveal(), 10, 64)
+			if v < last {
+				bad.Store(fmt.Sprintf("went back from %d to %d", last, v))
+			}
+			last = v
+		}
+	}()
+	for i := 0; i < 3000; i++ {
+		runtime.Gosched()
+		if i%100 == 0 {
+			_ = st.Refresh(ctx, "a")
+		}
+	}
+	for st.Refresh(ctx, "a") != nil {
+	}
+	close(stop)
+	wg.Wait()
+	if b := bad.Load(); b != nil {
+		t.Fatal(b)
+	}
 }

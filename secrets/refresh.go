@@ -26,6 +26,9 @@ func (s *Store) Refresh(ctx context.Context, keys ...string) error {
 	if s.closed.Load() {
 		return &Error{Op: "refresh", Err: ErrClosed}
 	}
+	// A fetch counts for this call only if it started after the call: a
+	// first load already under way may have read the backend before.
+	asked := s.tick()
 	var bases []string
 	var errs []error
 	seen := map[string]bool{}
@@ -44,8 +47,15 @@ func (s *Store) Refresh(ctx context.Context, keys ...string) error {
 		if !loaded {
 			if _, err := s.load(ctx, key); err != nil {
 				errs = append(errs, err)
+				continue
 			}
-			continue
+			s.mu.Lock()
+			b = s.bases[base]
+			stale := b != nil && b.loaded && b.okStart < asked
+			s.mu.Unlock()
+			if !stale {
+				continue
+			}
 		}
 		// Served from now on, so that the round checks its field too.
 		s.ensureEntry(t)

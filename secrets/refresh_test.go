@@ -153,3 +153,36 @@ func TestRefreshNilForFieldItCannotServe(t *testing.T) {
 		}
 	})
 }
+
+// TestRefreshDoesNotJoinAStaleFirstLoad: Refresh of a key whose first load
+// is under way may wait for that load, which read the backend before
+// Refresh was called, but must not take it for its own fetch.
+func TestRefreshDoesNotJoinAStaleFirstLoad(t *testing.T) {
+	src := newLaggy()
+	st, err := secrets.New(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := t.Context()
+	src.mem.Set("k", "v1")
+	release := src.hold("k")
+	defer release()
+	got := make(chan error, 1)
+	go func() { _, err := st.Get(ctx, "k"); got <- err }()
+	<-src.started // the first load has read v1; its answer is in transit
+
+	src.mem.Set("k", "v2") // rotation; the caller knows and asks for a refresh
+	refreshed := make(chan error, 1)
+	go func() { refreshed <- st.Refresh(ctx, "k") }()
+	eventually(t, "Refresh waiting on the load", func() bool { return secrets.Waiting(st) == 2 })
+	release()
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	err = <-refreshed
+	s, _ := st.Get(ctx, "k")
+	if err == nil && s.Reveal() != "v2" {
+		t.Fatalf("Refresh (called after the rotation) returned nil; Store serves %q; fetches %d", s.Reveal(), src.count("k"))
+	}
+}

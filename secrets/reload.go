@@ -11,7 +11,9 @@ import (
 // rejected, nothing changes and the error is a *ReloadError naming the keys
 // that failed (never their values); their failures are also recorded in their
 // Status and back off as a failed refresh would. Keys whose first load failed
-// are not part of a reload; they are retried in the background.
+// are not part of a reload; they are retried in the background. A first
+// load under way when Reload is called is waited for, and its value fetched
+// again with the others.
 //
 // A value that changes while the reload's validators run (a concurrent
 // Refresh applies a newer one, a key starts being served from it) is
@@ -37,6 +39,21 @@ func (s *Store) Reload(ctx context.Context) error {
 func (s *Store) reloadOnce() error {
 	if s.ctx.Err() != nil {
 		return &Error{Op: "reload", Err: ErrClosed}
+	}
+	// A first load under way may have read the backend before the reload
+	// was asked for: wait for it, and fetch its value with the others.
+	s.mu.Lock()
+	loading := make([]chan struct{}, 0, len(s.loads))
+	for _, done := range s.loads {
+		loading = append(loading, done)
+	}
+	s.mu.Unlock()
+	for _, done := range loading {
+		select {
+		case <-done:
+		case <-s.ctx.Done():
+			return &Error{Op: "reload", Err: ErrClosed}
+		}
 	}
 	jobs := s.newJobs(nil)
 	s.fetch(s.ctx, jobs, false)

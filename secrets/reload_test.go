@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/rotorhq/rotor/secrets"
 )
@@ -128,5 +129,47 @@ func TestReloadCoalesces(t *testing.T) {
 	// during it.
 	if c := f.src.count("k"); c != 3 {
 		t.Fatalf("100 concurrent reloads made %d fetch rounds, want 2", c-1)
+	}
+}
+
+// TestReloadWaitsForFirstLoadInFlight: Reload (SIGHUP) while a key's first
+// load is in flight, which read the old value before the reload: Reload
+// waits for it and fetches the key again.
+func TestReloadWaitsForFirstLoadInFlight(t *testing.T) {
+	src := newLaggy()
+	st, err := secrets.New(src, secrets.WithTTL(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := t.Context()
+	src.mem.Set("x", "x1")
+	if _, err := st.Get(ctx, "x"); err != nil {
+		t.Fatal(err)
+	}
+	<-src.started
+	src.mem.Set("k", "v1")
+	release := src.hold("k")
+	defer release()
+	got := make(chan error, 1)
+	go func() { _, err := st.Get(ctx, "k"); got <- err }()
+	<-src.started
+
+	src.mem.Set("k", "v2")
+	reloaded := make(chan error, 1)
+	go func() { reloaded <- st.Reload(ctx) }()
+	// Reload waits for the first load under way, and fetches k again.
+	if !waitBlockedIn("secrets.(*Store).reloadOnce", 1) {
+		t.Fatal("Reload did not wait for the first load under way")
+	}
+	release()
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-reloaded; err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := st.Get(ctx, "k"); s.Reveal() != "v2" {
+		t.Fatalf("Reload returned nil after the rotation; Store serves %q", s.Reveal())
 	}
 }

@@ -91,3 +91,28 @@ func TestBackoffSchedule(t *testing.T) {
 		t.Fatalf("first failure after a recovery retries in %v, want 500ms", got)
 	}
 }
+
+// TestSchedulerWakes: a failed first load, forgotten and read again while a long-TTL key keeps
+// the scheduler asleep, is still retried when its backoff passes; a notice
+// during a held first load refreshes at once after it.
+func TestSchedulerWakes(t *testing.T) {
+	f := newFixture(t, secrets.WithTTL(time.Hour), secrets.WithBackoff(time.Second, time.Minute))
+	f.src.Set("long", "l")
+	f.get("long")
+	f.src.fail("k", secrets.ErrTransient)
+	if _, err := f.store.Get(f.ctx(), "k"); err == nil {
+		t.Fatal("want failure")
+	}
+	f.store.Forget("k")
+	if _, err := f.store.Get(f.ctx(), "k"); err == nil {
+		t.Fatal("want failure")
+	}
+	n := f.src.count("k")
+	f.src.fail("k", nil)
+	f.src.Set("k", "v")
+	f.advanceTo(f.status("k").NextRefresh)
+	f.waitRound()
+	if f.src.count("k") != n+1 || f.get("k").Reveal() != "v" {
+		t.Fatalf("retry missed: fetches %d", f.src.count("k"))
+	}
+}

@@ -29,6 +29,7 @@ type snapshot struct {
 // entry is the immutable answer for one key as callers name it.
 type entry struct {
 	versions  Versions
+	whole     Versions // the value versions was selected from, as the source returned it
 	fetchedAt time.Time
 	err       error     // non-nil: nothing to serve; versions are zero
 	retryAt   time.Time // with err: when Get may ask the source again; zero: not before the value changes

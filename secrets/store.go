@@ -373,17 +373,6 @@ func (s *Store) publishLocked(bs ...*baseState) {
 	s.publish(sb.snapshot())
 }
 
-// enter registers a goroutine's work with the Store, unless it is closed.
-func (s *Store) enter() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed.Load() {
-		return false
-	}
-	s.wg.Add(1)
-	return true
-}
-
 func (s *Store) nudge() {
 	select {
 	case s.wake <- struct{}{}:

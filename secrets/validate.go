@@ -54,9 +54,8 @@ func (s *Store) examine(ctx context.Context, jobs []*job) {
 	s.mu.Lock()
 	for _, j := range jobs {
 		b := j.b
-		j.examined = true
-		j.verdictGen, j.keysGen, j.loadedThen = b.gen, b.keysGen, b.loaded
-		j.changed = false
+		j.verdictGen, j.keysGen = b.gen, b.keysGen
+		j.changed, j.rejected = false, nil
 		if j.err != nil || j.res.Unchanged {
 			continue
 		}
@@ -77,7 +76,7 @@ func (s *Store) examine(ctx context.Context, jobs []*job) {
 	}
 	sort.Slice(checks, func(a, b int) bool { return checks[a].key < checks[b].key })
 	for _, c := range checks {
-		if c.j.err != nil {
+		if c.j.rejected != nil {
 			continue
 		}
 		c.cand.Current = c.cand.Current.with(c.key, c.j.b.srcName, time.Time{})
@@ -156,13 +155,22 @@ func (s *Store) validate(ctx context.Context, key string, served bool, cand Vers
 }
 
 // reject records that j's candidate was refused.
-func (j *job) reject(e *Error) {
-	j.err, j.keyErr = e.Err, e
+func (j *job) reject(e *Error) { j.rejected = e }
+
+// failure returns why j failed, its fetch or its candidate, or nil.
+func (j *job) failure() error {
+	if j.err != nil {
+		return j.err
+	}
+	if j.rejected != nil {
+		return j.rejected.Err
+	}
+	return nil
 }
 
 func (j *job) keyError() *Error {
-	if j.keyErr != nil {
-		return j.keyErr
+	if j.err == nil && j.rejected != nil {
+		return j.rejected
 	}
 	return &Error{Op: "fetch", Key: j.b.key, Err: j.err}
 }

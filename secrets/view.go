@@ -71,9 +71,20 @@ func (v *View) entry(ctx context.Context, key string) (*entry, error) {
 		}
 		return e, nil
 	}
-	e, err := v.s.entry(ctx, key)
-	if err != nil {
-		return nil, err
+	if e = v.sibling(key); e != nil {
+		if e.err != nil {
+			return nil, e.err
+		}
+		if v.s.cfg.maxStale > 0 {
+			if age := v.s.clock.Now().Sub(e.fetchedAt); age > v.s.cfg.maxStale {
+				return nil, v.s.staleError(key, age, e.lastErr)
+			}
+		}
+	} else {
+		var err error
+		if e, err = v.s.entry(ctx, key); err != nil {
+			return nil, err
+		}
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -85,6 +96,33 @@ func (v *View) entry(ctx context.Context, key string) (*entry, error) {
 	}
 	v.later[key] = e
 	return e, nil
+}
+
+// sibling returns key's entry as the View sees it when the View already
+// holds another key of the same value: derived from that key's version of
+// the value, so that a field first read in the middle of a request (the
+// password, after the user name) comes from the version the request began
+// with, not from one rotated in since. It returns nil when the View holds no
+// key of the value.
+func (v *View) sibling(key string) *entry {
+	ref, err := ParseRef(key)
+	if err != nil || ref.Field == "" {
+		return nil
+	}
+	keys := v.s.keysOf(ref.base())
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, k := range keys {
+		held := v.snap.get(k)
+		if l := v.later[k]; l != nil {
+			held = l
+		}
+		if held == nil || held.err != nil || held.whole.Current.IsZero() {
+			continue
+		}
+		return deriveEntry(parseVersions(held.whole), key, ref.Field, held.versions.Current.Source(), held.fetchedAt, held.lastErr)
+	}
+	return nil
 }
 
 // Keys returns the keys read through the View, sorted.
