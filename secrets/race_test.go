@@ -212,22 +212,27 @@ func TestStressTestBeforeSwap(t *testing.T) {
 			bad.CompareAndSwap("", fmt.Sprintf("%s served %q", key, s.Reveal()))
 		}
 	}
-	stop := make(chan struct{})
+	// Each goroutine runs a fixed number of operations: the test's reach
+	// does not depend on the machine's speed, only its interleavings do.
+	iters := 3000
+	if testing.Short() {
+		iters = 300
+	}
 	var wg sync.WaitGroup
 	run := func(f func(r *rand.Rand)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			r := rand.New(rand.NewPCG(rand.Uint64(), 1))
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
+			for range iters {
 				f(r)
 			}
 		}()
+	}
+	yield := func(r *rand.Rand, n int) {
+		for i := r.IntN(n); i > 0; i-- {
+			runtime.Gosched()
+		}
 	}
 	var n atomic.Int64
 	run(func(r *rand.Rand) { // the backend rotates
@@ -239,7 +244,7 @@ func TestStressTestBeforeSwap(t *testing.T) {
 		} else {
 			src.Set("db", fmt.Sprintf(`{"user":"u%d","password":"p%d","host":"h%d"}`, i, i, i))
 		}
-		time.Sleep(time.Duration(r.IntN(50)) * time.Microsecond)
+		yield(r, 50)
 	})
 	for range 3 {
 		run(func(r *rand.Rand) { // readers, first reads included
@@ -254,10 +259,10 @@ func TestStressTestBeforeSwap(t *testing.T) {
 	run(func(r *rand.Rand) { st.Forget(fields[r.IntN(len(fields))]) })
 	run(func(r *rand.Rand) { _ = st.Refresh(ctx, fields[r.IntN(len(fields))]) })
 	run(func(r *rand.Rand) { _ = st.Reload(ctx) })
-	run(func(r *rand.Rand) { src.notify("db"); time.Sleep(20 * time.Microsecond) })
+	run(func(r *rand.Rand) { src.notify("db"); yield(r, 20) })
 	run(func(r *rand.Rand) {
 		clk.Advance(time.Duration(r.IntN(90)) * time.Second)
-		time.Sleep(50 * time.Microsecond)
+		yield(r, 50)
 	})
 	run(func(r *rand.Rand) {
 		_ = secrets.Call(ctx, st, func(ctx context.Context) error {
@@ -267,12 +272,6 @@ func TestStressTestBeforeSwap(t *testing.T) {
 		})
 		clk.Advance(time.Second)
 	})
-	d := 2 * time.Second
-	if testing.Short() {
-		d = 300 * time.Millisecond
-	}
-	time.Sleep(d)
-	close(stop)
 	wg.Wait()
 	if b := bad.Load().(string); b != "" {
 		t.Fatalf("test before swap broken: %s (validations: %d, rotations: %d)", b, validated.Load(), n.Load())
