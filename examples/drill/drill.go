@@ -317,31 +317,37 @@ func (d *drill) setPassword(ctx context.Context, role, pw string) (time.Time, er
 }
 
 // endSessions ends the sessions of role that started no later than before,
-// and waits until they have ended.
+// and waits until they have ended. A session that was still logging in when
+// it was first listed (its user name not yet set) shows up on a later pass,
+// so the sessions are listed and ended until none is left.
 func (d *drill) endSessions(ctx context.Context, role string, before time.Time) (int, error) {
 	const old = "from pg_stat_activity where usename = $1 and backend_start <= $2"
-	rows, err := d.admin.Query(ctx, "select pid "+old, role, before)
-	if err != nil {
-		return 0, err
-	}
-	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
-	if err != nil {
-		return 0, err
-	}
-	for _, pid := range pids {
-		// Waits for the session to end (false if it already had).
-		if _, err := d.admin.Exec(ctx, "select pg_terminate_backend($1, 30000)", pid); err != nil {
+	ended := 0
+	for pass := 0; pass < 20; pass++ {
+		rows, err := d.admin.Query(ctx, "select pid "+old, role, before)
+		if err != nil {
 			return 0, err
 		}
+		pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+		if err != nil {
+			return 0, err
+		}
+		if len(pids) == 0 {
+			return ended, nil
+		}
+		for _, pid := range pids {
+			// Waits for the session to end (false if it already had).
+			if _, err := d.admin.Exec(ctx, "select pg_terminate_backend($1, 30000)", pid); err != nil {
+				return 0, err
+			}
+		}
+		ended += len(pids)
 	}
 	var left int
 	if err := d.admin.QueryRow(ctx, "select count(*) "+old, role, before).Scan(&left); err != nil {
 		return 0, err
 	}
-	if left > 0 {
-		return 0, fmt.Errorf("%d sessions of %s did not end", left, role)
-	}
-	return len(pids), nil
+	return 0, fmt.Errorf("%d sessions of %s did not end", left, role)
 }
 
 // writeSecret replaces db.json atomically, as a secret volume is updated.
