@@ -243,6 +243,23 @@ func (s *stepSrc) waitStarted(t *testing.T) {
 	<-s.started
 }
 
+// store returns a Store over s that has loaded each key, holding key+"1".
+func (s *stepSrc) store(t *testing.T, opts []secrets.Option, keys ...string) *secrets.Store {
+	t.Helper()
+	st, err := secrets.New(s, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	for _, k := range keys {
+		s.mem.Set(k, k+"1")
+		if _, err := st.Get(t.Context(), k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return st
+}
+
 // release lets the i-th blocked fetch (0-based, in start order) read.
 func (s *stepSrc) release(i int) {
 	s.mu.Lock()
@@ -257,20 +274,8 @@ func (s *stepSrc) release(i int) {
 // for having started first: it returns nil only with a2 served.
 func TestRefreshNilButServesOlderRead(t *testing.T) {
 	src := newStepSrc()
-	st, err := secrets.New(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := src.store(t, nil, "a", "x")
 	ctx := t.Context()
-	src.mem.Set("a", "a1")
-	src.mem.Set("x", "x1")
-	if _, err := st.Get(ctx, "a"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.Get(ctx, "x"); err != nil {
-		t.Fatal(err)
-	}
 	src.block("a")
 
 	r := make(chan error, 1)
@@ -320,19 +325,8 @@ func (s *stepSrc) releaseKey(key string, n int) {
 // go back to the credential being rotated away.
 func TestStoreGoesBackwards(t *testing.T) {
 	src := newStepSrc()
-	st, err := secrets.New(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := src.store(t, nil, "a", "x")
 	ctx := t.Context()
-	src.mem.Set("a", "a1")
-	src.mem.Set("x", "x1")
-	for _, k := range []string{"a", "x"} {
-		if _, err := st.Get(ctx, k); err != nil {
-			t.Fatal(err)
-		}
-	}
 	sub := st.Subscribe()
 	defer sub.Close()
 	src.block("a")
@@ -375,19 +369,8 @@ func TestStoreGoesBackwards(t *testing.T) {
 // the Store serves v1.
 func TestReloadNilButServesOlderRead(t *testing.T) {
 	src := newStepSrc()
-	st, err := secrets.New(src, secrets.WithConcurrency(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := src.store(t, []secrets.Option{secrets.WithConcurrency(1)}, "a", "z")
 	ctx := t.Context()
-	src.mem.Set("a", "a1")
-	src.mem.Set("z", "z1")
-	for _, k := range []string{"a", "z"} {
-		if _, err := st.Get(ctx, k); err != nil {
-			t.Fatal(err)
-		}
-	}
 	src.block("a")
 	src.block("z")
 	reload := make(chan error, 1)
