@@ -179,7 +179,7 @@ func (s *Store) apply(jobs []*job, atomic, last bool, failed map[string]*Error) 
 		if j.changed {
 			old, wasLoaded := b.versions, b.loaded
 			b.setVersions(j.res.Versions)
-			if wasLoaded {
+			if wasLoaded && !sameServed(old, b.versions) {
 				for key := range b.keys {
 					changes = append(changes, Change{Key: key, OldVersion: old.Current.Version(), NewVersion: b.versions.Current.Version()})
 				}

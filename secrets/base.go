@@ -101,6 +101,7 @@ func deriveEntry(p *parsedVersions, key, field, srcName string, fetchedAt time.T
 	}
 	v.Current = v.Current.with(key, srcName, fetchedAt)
 	v.Previous = v.Previous.with(key, srcName, fetchedAt)
+	v.Pending = v.Pending.with(key, srcName, fetchedAt)
 	return &entry{versions: v, whole: p.v, fetchedAt: fetchedAt, lastErr: lastErr}
 }
 
@@ -130,18 +131,19 @@ func (b *baseState) expedite(now time.Time, minBackoff time.Duration) {
 // selection of any number of fields: the first field selected parses each
 // version, the others reuse the parse.
 type parsedVersions struct {
-	v         Versions
-	parsed    bool
-	cur, prev *jsonDoc
-	curErr    error
+	v               Versions
+	parsed          bool
+	cur, prev, pend *jsonDoc
+	curErr          error
 }
 
 func parseVersions(v Versions) *parsedVersions {
 	return &parsedVersions{v: v}
 }
 
-// field selects field from both versions ("" selects the whole value). A
-// previous version that lacks the field, or holds it empty, is dropped. An
+// field selects field from each version ("" selects the whole value). A
+// previous or pending version that lacks the field, or holds it empty, is
+// dropped. An
 // empty selection fails with ErrInvalid: the Store serves no empty value.
 // Not safe for concurrent use.
 func (p *parsedVersions) field(field string) (Versions, error) {
@@ -153,6 +155,9 @@ func (p *parsedVersions) field(field string) (Versions, error) {
 		p.cur, p.curErr = parseDoc(p.v.Current.Reveal())
 		if !p.v.Previous.IsZero() {
 			p.prev, _ = parseDoc(p.v.Previous.Reveal())
+		}
+		if !p.v.Pending.IsZero() {
+			p.pend, _ = parseDoc(p.v.Pending.Reveal())
 		}
 	}
 	if p.curErr != nil {
@@ -169,6 +174,11 @@ func (p *parsedVersions) field(field string) (Versions, error) {
 	if p.prev != nil {
 		if prev, err := p.prev.field(field); err == nil && prev != "" {
 			out.Previous = withValue(p.v.Previous, prev)
+		}
+	}
+	if p.pend != nil {
+		if pend, err := p.pend.field(field); err == nil && pend != "" {
+			out.Pending = withValue(p.v.Pending, pend)
 		}
 	}
 	return out, nil

@@ -107,7 +107,8 @@ func (s *Store) tick() uint64 { return s.ticks.Add(1) }
 
 // check classifies a job's result. The Store serves no empty value: a
 // source that returns one has failed, whatever it says, and an empty
-// previous version counts as none.
+// previous or pending version counts as none, as does a pending version
+// that is already current.
 func (j *job) check(storeCtx context.Context) {
 	r := &j.res
 	switch {
@@ -120,8 +121,13 @@ func (j *job) check(storeCtx context.Context) {
 		j.err = fmt.Errorf("%w: source returned no current version", ErrInvalid)
 	case r.Versions.Current.Len() == 0:
 		j.err = fmt.Errorf("%w: source returned an empty value", ErrInvalid)
-	case !r.Versions.Previous.IsZero() && r.Versions.Previous.Len() == 0:
-		r.Versions.Previous = Secret{}
+	default:
+		if !r.Versions.Previous.IsZero() && r.Versions.Previous.Len() == 0 {
+			r.Versions.Previous = Secret{}
+		}
+		if !r.Versions.Pending.IsZero() && (r.Versions.Pending.Len() == 0 || r.Versions.Pending.Version() == r.Versions.Current.Version()) {
+			r.Versions.Pending = Secret{}
+		}
 	}
 }
 

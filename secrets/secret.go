@@ -212,17 +212,28 @@ func (s Secret) LogValue() slog.Value {
 	)
 }
 
-// Versions holds the current version of a secret and the one before it.
-// Previous is the zero Secret where the backend keeps no earlier version.
+// Versions holds the current version of a secret, the one before it and, while
+// a rotation is in progress, the one staged to follow it. Previous is the
+// zero Secret where the backend keeps no earlier version; Pending is zero
+// when no rotation is in progress.
+//
+// Pending is a value staged but not yet made current: AWSPENDING in AWS
+// Secrets Manager, a Vault KV version marked pending, a file's pending file
+// beside it. A rotation in progress may already have set it downstream (AWS's
+// single-user scheme changes the password before it moves AWSCURRENT), so the
+// Store treats it as a candidate: it serves it as current only when the
+// served value fails with an authentication error and the pending one passes
+// the key's validators. Until then it serves Current.
 type Versions struct {
 	Current  Secret
 	Previous Secret
+	Pending  Secret
 }
 
-// Field applies Secret.Field to both versions, with its rules: an empty name,
+// Field applies Secret.Field to each version, with its rules: an empty name,
 // like a field missing from the current version, is an *Error that wraps
-// ErrInvalid. A previous version that lacks the field (or is not JSON) is
-// dropped rather than failing the whole pair.
+// ErrInvalid. A previous or pending version that lacks the field (or is not
+// JSON) is dropped rather than failing the whole.
 func (v Versions) Field(name string) (Versions, error) {
 	if v.Current.IsZero() {
 		return Versions{}, &Error{Op: "field", Key: "#" + name, Err: errNoValue}
@@ -235,12 +246,21 @@ func (v Versions) Field(name string) (Versions, error) {
 	if prev, err := v.Previous.Field(name); err == nil {
 		out.Previous = prev
 	}
+	if pend, err := v.Pending.Field(name); err == nil {
+		out.Pending = pend
+	}
 	return out, nil
 }
 
 // sameValues reports whether a and b hold the same versions with the same
 // values.
 func sameValues(a, b Versions) bool {
+	return sameServed(a, b) && a.Pending.sameAs(b.Pending)
+}
+
+// sameServed reports whether a and b hold the same current and previous
+// versions with the same values, whatever their pending ones.
+func sameServed(a, b Versions) bool {
 	return a.Current.sameAs(b.Current) && a.Previous.sameAs(b.Previous)
 }
 

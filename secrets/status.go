@@ -16,6 +16,7 @@ type KeyStatus struct {
 	Loaded          bool   // a value has been fetched at least once
 	Version         string // current version id
 	PreviousVersion string // "" where there is no previous version
+	PendingVersion  string // "" unless a rotation has staged a version
 	FetchedAt       time.Time
 	Age             time.Duration // since FetchedAt
 	NextRefresh     time.Time     // next background poll, or earliest retry of a failed first load
@@ -82,6 +83,7 @@ func (s *Store) statusLocked(b *baseState, key, field string, now time.Time) Key
 		}
 		st.Version = v.Current.Version()
 		st.PreviousVersion = v.Previous.Version()
+		st.PendingVersion = v.Pending.Version()
 		st.FetchedAt = b.fetchedAt
 		st.Age = now.Sub(b.fetchedAt)
 		st.Stale = s.cfg.maxStale > 0 && st.Age > s.cfg.maxStale

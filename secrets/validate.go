@@ -63,9 +63,11 @@ func (s *Store) examine(ctx context.Context, jobs []*job) {
 			continue
 		}
 		j.changed = true
-		if !b.loaded {
+		if !b.loaded || sameServed(b.versions, j.res.Versions) {
 			// A first load has no earlier value to protect; the fields its
-			// keys select are checked as their entries are made.
+			// keys select are checked as their entries are made. A change
+			// of the pending version alone changes nothing served: it is
+			// validated when the served value fails.
 			continue
 		}
 		checks = s.checksLocked(checks, j)
@@ -81,6 +83,7 @@ func (s *Store) examine(ctx context.Context, jobs []*job) {
 		}
 		c.cand.Current = c.cand.Current.with(c.key, c.j.b.srcName, time.Time{})
 		c.cand.Previous = c.cand.Previous.with(c.key, c.j.b.srcName, time.Time{})
+		c.cand.Pending = c.cand.Pending.with(c.key, c.j.b.srcName, time.Time{})
 		if err := s.validate(ctx, c.key, c.served, c.cand); err != nil {
 			c.j.reject(&Error{Op: "validate", Key: c.key, Err: err})
 		}
