@@ -144,13 +144,19 @@ func DBCredentials(ctx context.Context, v *secrets.View, key string) (user, pass
 }
 
 // DBValidator tests a candidate database credential by logging in with it
-// before the Store swaps it in.
+// before the Store swaps it in. It reads databaseURL as NewPool does
+// (pgxpool.ParseConfig), so that the pool's own parameters (pool_max_conns
+// and the like) are taken out of the URL rather than sent to the server, and
+// it connects with the same connection settings as the pool's connections.
+// It may run concurrently with itself; each call opens one connection and
+// closes it.
 func DBValidator(databaseURL string) secrets.Validator {
 	return func(ctx context.Context, key string, cand secrets.Versions) error {
-		cc, err := pgx.ParseConfig(databaseURL)
+		pc, err := pgxpool.ParseConfig(databaseURL)
 		if err != nil {
-			return err
+			return fmt.Errorf("server: database URL: %w", err)
 		}
+		cc := pc.ConnConfig
 		u, err := cand.Current.Field("username")
 		if err != nil {
 			return err
