@@ -8,6 +8,10 @@
 // kept, context cancellation, concurrent use, values not aliased, typed
 // errors that hold no value, change notices from a Watcher, and a Store over
 // the source picking up a rotation on Refresh and on its own background poll.
+// A source that writes (secrets.Stager, secrets.RotationRecorder,
+// secrets.PreviousRemover) is also checked on its writes: conditional and
+// idempotent staging, promotion, discarding and rotation records, with one
+// winner among racing writers.
 package sourcetest
 
 import (
@@ -75,6 +79,7 @@ func Run(t *testing.T, cfg Config) {
 		{"Watcher", testWatcher},
 		{"Store", testStore},
 		{"StoreBackground", testStoreBackground},
+		{"Write", testWrite},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, cfg) })

@@ -31,3 +31,28 @@ func Example() {
 	// previous: first version 1
 	// printed: [REDACTED]
 }
+
+// ExampleSource_Stage stages a new value, which readers do not see as
+// current until it is promoted.
+func ExampleSource_Stage() {
+	ctx := context.Background()
+	src := memory.New()
+	src.Set("db-password", "old")
+	v, _ := src.Fetch(ctx, "db-password")
+
+	id, err := src.Stage(ctx, "db-password", secrets.StageRequest{Current: v.Current.Version(), Value: []byte("new")})
+	if err != nil {
+		panic(err)
+	}
+	v, _ = src.Fetch(ctx, "db-password")
+	fmt.Println("staged: current", v.Current.Reveal(), "pending", v.Pending.Reveal())
+
+	if err := src.Promote(ctx, "db-password", id, v.Current.Version()); err != nil {
+		panic(err)
+	}
+	v, _ = src.Fetch(ctx, "db-password")
+	fmt.Println("promoted: current", v.Current.Reveal(), "previous", v.Previous.Reveal())
+	// Output:
+	// staged: current old pending new
+	// promoted: current new previous old
+}

@@ -10,7 +10,10 @@
 //	src.Set("db-password", "second") // current "second", previous "first"
 //
 // A Source is safe for concurrent use. Besides Fetch it implements
-// secrets.ChangeDetector, answering from memory whether a key moved.
+// secrets.ChangeDetector, answering from memory whether a key moved, and the
+// write side of rotation (secrets.Stager, secrets.RotationRecorder,
+// secrets.PreviousRemover), so a rotation agent can run against it in tests
+// and examples.
 package memory
 
 import (
@@ -27,11 +30,12 @@ import (
 type Source struct {
 	mu   sync.RWMutex
 	keys map[string]*item
-	seq  uint64 // version ids are unique across keys and deletions
+	recs map[string]secrets.Rotation // rotation records, by key
+	seq  uint64                      // version ids are unique across keys and deletions
 }
 
 type item struct {
-	cur, prev secrets.Secret
+	cur, prev, pend secrets.Secret
 }
 
 // New returns an empty Source.
@@ -40,7 +44,8 @@ func New() *Source {
 }
 
 // Set stores value as the current version of key, under a new version id.
-// The version it replaces becomes the previous one.
+// The version it replaces becomes the previous one. A pending version is
+// left in place, as an operator's write beside a rotation would leave it.
 func (s *Source) Set(key, value string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -62,7 +67,8 @@ func (s *Source) Delete(key string) {
 	delete(s.keys, key)
 }
 
-// Fetch returns the current and previous versions of key.
+// Fetch returns the current and previous versions of key, and the pending
+// one while a rotation has staged one.
 func (s *Source) Fetch(ctx context.Context, key string) (secrets.Versions, error) {
 	if err := ctx.Err(); err != nil {
 		return secrets.Versions{}, err
@@ -75,7 +81,7 @@ func (s *Source) Fetch(ctx context.Context, key string) (secrets.Versions, error
 	}
 	// Secrets are immutable, so handing out the stored ones shares nothing
 	// a caller could change.
-	return secrets.Versions{Current: it.cur, Previous: it.prev}, nil
+	return secrets.Versions{Current: it.cur, Previous: it.prev, Pending: it.pend}, nil
 }
 
 // FetchIfChanged answers Unchanged when the versions held in req.Known are
@@ -86,7 +92,8 @@ func (s *Source) FetchIfChanged(ctx context.Context, req secrets.Request) secret
 	}
 	s.mu.RLock()
 	it := s.keys[req.Key]
-	same := it != nil && it.cur.Version() == req.Known.Current.Version() && it.prev.Version() == req.Known.Previous.Version()
+	same := it != nil && it.cur.Version() == req.Known.Current.Version() && it.prev.Version() == req.Known.Previous.Version() &&
+		it.pend.Version() == req.Known.Pending.Version()
 	s.mu.RUnlock()
 	if same {
 		return secrets.Result{Unchanged: true}

@@ -72,3 +72,24 @@ func TestKeysInErrorsAreBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestSetKeepsPending: an operator's Set beside a rotation leaves the staged
+// version pending, and the rotation's Promote then loses its condition.
+func TestSetKeepsPending(t *testing.T) {
+	ctx := context.Background()
+	src := memory.New()
+	src.Set("k", "a")
+	v, _ := src.Fetch(ctx, "k")
+	id, err := src.Stage(ctx, "k", secrets.StageRequest{Current: v.Current.Version(), Value: []byte("b")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.Set("k", "c")
+	v, _ = src.Fetch(ctx, "k")
+	if v.Current.Reveal() != "c" || v.Pending.Version() != id {
+		t.Fatalf("after Set: current %q, pending %q", v.Current.Reveal(), v.Pending.Version())
+	}
+	if err := src.Promote(ctx, "k", id, "1"); !errors.Is(err, secrets.ErrConflict) {
+		t.Fatalf("Promote over a version replaced by Set: %v", err)
+	}
+}
