@@ -12,6 +12,10 @@
 //	go run ./examples/mcpserver                      # streamable HTTP on 127.0.0.1:8080
 //	go run ./examples/mcpserver -stdio               # MCP over stdin/stdout
 //	go run ./examples/mcpserver -secrets /run/secrets -db postgres://db:5432/app
+//
+// With -read-once the database credential is read once at start-up and never
+// again, as a server that calls os.Getenv in main does: the rotation drill
+// (examples/drill) runs it as the baseline rotor is compared with.
 package main
 
 import (
@@ -40,6 +44,7 @@ import (
 	"github.com/rotorhq/rotor/secrets"
 	"github.com/rotorhq/rotor/sources/env"
 	"github.com/rotorhq/rotor/sources/file"
+	"github.com/rotorhq/rotor/sources/memory"
 )
 
 //go:embed defaults
@@ -53,6 +58,7 @@ type options struct {
 	apiURL     string
 	ttl        time.Duration
 	printToken bool
+	readOnce   bool
 }
 
 func main() {
@@ -64,6 +70,7 @@ func main() {
 	flag.StringVar(&o.apiURL, "api", "", "upstream API the call_api tool calls with api_key as bearer token (default: a demo API on loopback)")
 	flag.DurationVar(&o.ttl, "ttl", time.Minute, "how often credentials are polled, besides file watches and SIGHUP")
 	flag.BoolVar(&o.printToken, "print-token", true, "print a bearer token signed with the current key, for trying the server")
+	flag.BoolVar(&o.readOnce, "read-once", false, "read the database credential once at start-up and never again (a baseline for the rotation drill; not for production)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -113,7 +120,19 @@ func run(ctx context.Context, o options, log *slog.Logger, out io.Writer, ready 
 		secrets.WithLogger(log),
 		secrets.WithValidator(jwtkeys.KeyValidator(), jwtKey),
 	}
-	if o.dbURL != "" {
+	switch {
+	case o.dbURL != "" && o.readOnce:
+		// What os.Getenv in main amounts to: one read, then a source
+		// that never changes.
+		raw, err := os.ReadFile(filepath.Join(dir, "db.json"))
+		if err != nil {
+			return err
+		}
+		once := memory.New()
+		once.Set("db.json", string(raw))
+		opts = append(opts, secrets.WithSource("once", once))
+		dbKey = "once://db.json"
+	case o.dbURL != "":
 		opts = append(opts, secrets.WithValidator(server.DBValidator(o.dbURL), dbKey))
 	}
 	store, err := secrets.New(nil, opts...)
@@ -138,7 +157,11 @@ func run(ctx context.Context, o options, log *slog.Logger, out io.Writer, ready 
 			return fmt.Errorf("-db is set but the credential %s cannot be read: %w", dbKey, err)
 		}
 		cfg.DatabaseURL, cfg.DBCredKey = o.dbURL, dbKey
-		fmt.Fprintf(out, "db_whoami: PostgreSQL at %s, credentials from %s\n", o.dbURL, filepath.Join(dir, "db.json"))
+		read := "read once at start-up"
+		if !o.readOnce {
+			read = "kept current"
+		}
+		fmt.Fprintf(out, "db_whoami: PostgreSQL at %s, credentials from %s (%s)\n", o.dbURL, filepath.Join(dir, "db.json"), read)
 	} else {
 		fmt.Fprintf(out, "db_whoami is disabled: pass -db postgres://HOST:PORT/DB and put {\"username\": ..., \"password\": ...} in %s\n", filepath.Join(dir, "db.json"))
 	}

@@ -51,10 +51,14 @@ type Server struct {
 	http *http.Client
 }
 
-// DBResult is the database tool's output.
+// DBResult is the database tool's output. PID and SessionStart name the
+// database session that ran the query: a session that started after a
+// password change logged in with the new password.
 type DBResult struct {
-	User string    `json:"user" jsonschema:"the database role the query ran as"`
-	Now  time.Time `json:"now" jsonschema:"the database server's clock"`
+	User         string    `json:"user" jsonschema:"the database role the query ran as"`
+	Now          time.Time `json:"now" jsonschema:"the database server's clock"`
+	PID          int32     `json:"pid" jsonschema:"the process id of the database session that ran the query"`
+	SessionStart time.Time `json:"session_start" jsonschema:"when that session logged in, by the database server's clock"`
 }
 
 // APIResult is the API tool's output.
@@ -84,7 +88,7 @@ func New(cfg Config) (*Server, error) {
 		s.pool = pool
 		mcp.AddTool(s.MCP, &mcp.Tool{
 			Name:        "db_whoami",
-			Description: "Ask PostgreSQL which role the server is connected as, and its time.",
+			Description: "Ask PostgreSQL which role the server is connected as, its time, and which session ran the query.",
 		}, secrets.WrapTool(cfg.Store, s.dbWhoami))
 	}
 	if cfg.APIURL != "" {
@@ -181,7 +185,8 @@ func (s *Server) dbWhoami(ctx context.Context, _ *mcp.CallToolRequest, _ struct{
 		return nil, DBResult{}, err
 	}
 	var out DBResult
-	err := s.pool.QueryRow(ctx, "select current_user, now()").Scan(&out.User, &out.Now)
+	err := s.pool.QueryRow(ctx, `select current_user, now(), pg_backend_pid(),
+		(select backend_start from pg_stat_activity where pid = pg_backend_pid())`).Scan(&out.User, &out.Now, &out.PID, &out.SessionStart)
 	if err != nil {
 		return nil, DBResult{}, err
 	}
