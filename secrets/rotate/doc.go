@@ -1,0 +1,77 @@
+// Package rotate is the rotation agent: it makes a new credential, stages it
+// in the secret store, sets it downstream, verifies it, promotes it, waits
+// for consumers to move over, and revokes the old one. It rolls back when the
+// new credential fails, keeps one rotation at a time per key across
+// processes and machines, and finishes or undoes a rotation that a crashed
+// agent left part-way.
+//
+//	agent, err := rotate.New(src, &rotate.Postgres{DSN: dsn}, consumerTTL)
+//	report, err := agent.Rotate(ctx, "db-credentials")   // once
+//	err = agent.Run(ctx, "db-credentials", maxAge, jitter) // on a schedule
+//
+// # Steps
+//
+// A rotation of one key goes through these steps, each recorded in the
+// store (secrets.RotationRecorder) once it has taken effect:
+//
+//  1. started: the agent takes the key's rotation record, a lock with a
+//     lease (WithLease), after checking that the current value is one the
+//     target can rotate and that the downstream accepts it. Before this
+//     nothing is written: bad input changes nothing.
+//  2. staged: the new value (Target.Next; see PasswordPolicy, HMACKey,
+//     KeyPair) is the pending version (secrets.Stager.Stage, conditional on
+//     the current version). Consumers are not served it.
+//  3. set: the downstream accepts it (Target.Set).
+//  4. verified: a login and a probe with it succeed (Target.Verify).
+//  5. promoted: it is current and the old one previous
+//     (secrets.Stager.Promote, conditional on both); EventPromoted tells
+//     consumers to pick it up.
+//  6. overlapped: at least the overlap has passed (WithOverlap, no less
+//     than 3 × the consumers' TTL) and, where the target can tell
+//     (Target.InUse: PostgreSQL sessions), nothing uses the old credential
+//     any more, or the deadline has passed (WithOverlapDeadline).
+//  7. done: the old credential is revoked (Target.Revoke; for a JWT key, the
+//     previous version is removed from the store).
+//
+// A failure of set or verify, or a conflict with a change made outside the
+// rotation, rolls back (rolling-back, then rolled-back): the downstream is
+// restored to the value that is current in the store when the rollback
+// runs, read afresh and never taken from the agent's memory, and the pending
+// version is discarded. Consumers never saw the new value as current.
+// Rotate returns an *Error of class ErrRolledBack wrapping the cause.
+//
+// # Crashes and concurrency
+//
+// Every step is idempotent and the record says which one was done last, so
+// an agent that dies anywhere leaves a record that any agent, once the
+// lease has run out, takes over (with a check-and-set on the record) and
+// drives to done or rolled-back. A step whose effect happened but was not yet
+// recorded is done again; targets are written so that this is harmless. The
+// record lives in the store itself, not in an agent's memory or a local
+// file, so the agent that resumes may run on another machine.
+//
+// One rotation at a time: an agent that finds another's record within its
+// lease returns ErrInProgress and changes nothing; two agents racing to take
+// a record both write it with check-and-set and exactly one wins. An Agent
+// is safe for concurrent use on different keys.
+//
+// # Targets
+//
+// Postgres rotates a PostgreSQL role's password (single role) or a pair of
+// roles used in turn (alternating), and never sends the password to the
+// server in a statement: it sends a SCRAM-SHA-256 verifier computed on the
+// client, as psql's \password does. Other downstreams implement Target.
+//
+// # Notifications and values
+//
+// Every step is logged with log/slog (WithLogger) and passed to WithNotify
+// functions; Webhook posts the outcome as a Slack-compatible JSON message.
+// Events, logs and errors hold keys, version ids, steps and causes, never a
+// value.
+//
+// # Time
+//
+// Every wait and every recorded time comes from the Agent's clock
+// (WithClock), so tests drive the overlap and the schedule with a fake
+// clock.
+package rotate
