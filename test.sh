@@ -5,11 +5,14 @@
 #   1. the library module (all packages but the drill);
 #   2. internal/vaultit, a module of its own that runs the Vault tests against
 #      a real Vault server (its first build compiles Vault: minutes);
-#   3. the rotation drill (examples/drill: the server as its own process,
-#      five rotations of a real PostgreSQL password under load, for each
-#      strategy, against rotor and a read-once baseline). It asserts what
-#      happened, not how fast, and prints the rate it reached; on a busy
-#      machine its schedule stretches, hence the longer timeout.
+#   3. the rotation drill (examples/drill: the built example server, an MCP
+#      client and a rotator, each a process of its own; eight rows of five
+#      rotations of a real PostgreSQL password with no overlap, both orders,
+#      with and without SIGHUP, one role or two, against rotor and a
+#      read-once baseline). It asserts what happened, not how fast, and
+#      prints the table and the latency inside and outside rotation
+#      windows; on a busy machine its schedule stretches, hence the longer
+#      timeout.
 set -euo pipefail
 cd "$(dirname "$0")"
 go test -race -count=1 -skip '^TestDrill$' ./...

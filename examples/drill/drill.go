@@ -2,421 +2,370 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
+	"math"
 	"sort"
-	"syscall"
+	"strings"
+	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
-	"github.com/rotorhq/rotor/internal/pgtest"
+	"github.com/rotorhq/rotor/examples/drill/internal/wire"
 )
 
-// Strategies of rotation the drill runs.
+// Strategies of rotation.
 const (
-	// DualUser alternates two database roles: each rotation sets a new
-	// password on the role not in use, ends that role's sessions (they
-	// logged in with the password it replaces) and points the secret at
-	// it. The role it points away from keeps working until the next
-	// rotation, at least the overlap later.
-	DualUser = "dual-user"
-	// SingleUser rotates one role's password: the secret gets the new
-	// password, the database is changed, SIGHUP is sent, and the sessions
-	// opened with the old password are ended after the overlap.
-	SingleUser = "single-user"
+	// SingleRole changes the password of the one role the server uses.
+	SingleRole = "single-role"
+	// DualRole alternates two roles: each rotation changes the password of
+	// the role not in use and points the stored credential at it.
+	DualRole = "dual-role"
 )
+
+// Orders of a rotation's two steps (the rotator's -first flag).
+const (
+	StoreFirst = "store"
+	AlterFirst = "alter"
+)
+
+// The servers compared.
+const (
+	// RotorServer is the example server keeping its credential current
+	// with rotor.
+	RotorServer = "rotor"
+	// ReadOnceServer is the same server with -read-once: it reads the
+	// credential at start-up and never again.
+	ReadOnceServer = "read-once"
+)
+
+// A Row is one way of rotating: which step first, whether SIGHUP follows, and
+// the strategy.
+type Row struct {
+	First    string // StoreFirst or AlterFirst
+	SIGHUP   bool
+	Strategy string // SingleRole or DualRole
+}
+
+func (r Row) String() string {
+	order := "store, then ALTER ROLE"
+	if r.First == AlterFirst {
+		order = "ALTER ROLE, then store"
+	}
+	return fmt.Sprintf("%s / SIGHUP %s / %s", order, yesNo(r.SIGHUP), r.Strategy)
+}
+
+// Rows returns the eight rows: both orders, with and without SIGHUP, both
+// strategies.
+func Rows() []Row {
+	var rows []Row
+	for _, strategy := range []string{SingleRole, DualRole} {
+		for _, first := range []string{StoreFirst, AlterFirst} {
+			for _, hup := range []bool{false, true} {
+				rows = append(rows, Row{First: first, SIGHUP: hup, Strategy: strategy})
+			}
+		}
+	}
+	return rows
+}
 
 // Config sets the drill's load and schedule.
 type Config struct {
-	Strategy string
-	// Duration is the planned length of the load: the rotations are due
-	// every Duration/(Rotations+1). A rotation waits, besides, until the
-	// load has shown what the drill checks (see Window), until a TTL has
-	// passed since the previous one ended, and, in the dual-user strategy,
-	// until the overlap has passed since the previous one; the single-user
-	// strategy's rotations last the overlap.
-	Duration  time.Duration
-	Rate      int           // tool calls a second to each server, as far as the machine allows
-	Rotations int           // rotations during the run
-	TTL       time.Duration // the rotor Store's TTL; the overlap is 3.5 TTLs
-	Workers   int           // concurrent callers per server
-	Log       io.Writer     // progress and the servers' logs; nil for none
+	Rows      []Row
+	Rotations int           // rotations in each row
+	Gap       time.Duration // between a rotation's two steps
+	// Spacing is the time from a rotation's end (the server showing the
+	// new credential on a new session) to the next rotation.
+	Spacing    time.Duration
+	Rate       int           // steady tool calls a second to each server
+	Burst      int           // concurrent calls in each burst
+	BurstEvery time.Duration // time between bursts
+	// IdleSessionTimeout is the roles' idle_session_timeout: PostgreSQL
+	// ends the pool's spare connections between bursts.
+	IdleSessionTimeout time.Duration
+	TTL                time.Duration // the server's -ttl
+	Parallel           int           // passes (a row against one server) run at once
+	Bin                string        // the directory Build built the programs into
+	Log                io.Writer     // progress; nil for none
+	ServerLog          bool          // copy the servers' logs to Log too
 }
 
-// Result is one server's outcome.
+// DefaultConfig returns the configuration ./test.sh runs: every row, five
+// rotations each, 40 calls a second plus a burst of 8 every 3 seconds.
+func DefaultConfig() Config {
+	return Config{
+		Rows: Rows(), Rotations: 5, Gap: 2 * time.Second, Spacing: time.Second,
+		Rate: 40, Burst: 8, BurstEvery: 3 * time.Second, IdleSessionTimeout: 1500 * time.Millisecond,
+		TTL: 2 * time.Second, Parallel: 4,
+	}
+}
+
+func (c Config) serverLog() io.Writer {
+	if c.ServerLog {
+		return c.Log
+	}
+	return nil
+}
+
+// A Window is one rotation, from the rotator's start until the server shows
+// the new credential in use on a session that logged in after ALTER ROLE (or,
+// for the read-once server, that it can no longer log in).
+type Window struct {
+	Start, End time.Time
+	Rotation   wire.Rotation
+	Evident    bool // the server showed it within the drill's bound
+}
+
+// Latency is the spread of tool-call durations.
+type Latency struct {
+	Calls    int
+	P50, P99 time.Duration
+}
+
+// Result is one row's outcome against one server.
 type Result struct {
-	Strategy  string
+	Row
 	Server    string
 	Calls     int64
 	Failed    int64
+	Unsent    int64 // steady calls the load could not send: the server fell behind
 	Rotations int
-	FirstErr  string
-	Unsent    int64            // calls the load could not send: the server fell too far behind
-	Elapsed   time.Duration    // how long load ran
-	Roles     map[string]int64 // successful calls by the role they ran as
-	// Windows[n] is the load after rotation n (Windows[0]: before the
-	// first), ending where the next rotation begins.
-	Windows []Window
-	// Revoked is the first window in which the credential the servers
-	// started with no longer works: 1 in the single-user strategy, 2 in
-	// the dual-user one (the first rotation leaves the start-up role alone).
-	Revoked int
+	// Reconnections counts the database sessions that served calls beyond
+	// the first: the pool logged in again that many times at least.
+	Reconnections int
+	Windows       []Window
+	// In and Out are the calls that started inside a rotation window and
+	// those that did not.
+	In, Out  Latency
+	FirstErr string
+	// Failures lists, for each failed call, when it started relative to
+	// the ALTER ROLE of the nearest rotation, and why it failed.
+	Failures []string
+	Elapsed  time.Duration
+
+	in, out []time.Duration // the durations behind In and Out
 }
 
-const (
-	rotorServer    = "rotor"
-	baselineServer = "read-once"
-)
-
-// evidenceWait bounds how long after its due time a rotation waits for the
-// load to show what the drill checks; it only turns a server that never
-// shows it into a failed check instead of a drill that never ends.
-const evidenceWait = time.Minute
-
-// drill holds one pass's moving parts.
-type drill struct {
-	cfg   Config
-	kind  string
-	pg    *pgtest.Server
-	admin *pgx.Conn
-	dir   string
-	dbURL string // without credentials
-	logf  func(format string, args ...any)
-}
-
-// Run runs one strategy twice, each time against a new PostgreSQL server:
-// once with rotor, once with the read-once baseline, under the same load and
-// the same rotations. Each server runs as a process of its own.
+// Run runs every row against rotor and the read-once server, cfg.Parallel
+// passes at once, each with its own PostgreSQL server. Results come in the
+// order of cfg.Rows, rotor's before the read-once server's.
 func Run(ctx context.Context, cfg Config) ([]Result, error) {
-	if cfg.Strategy != DualUser && cfg.Strategy != SingleUser {
-		return nil, fmt.Errorf("unknown strategy %q", cfg.Strategy)
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = 1
 	}
-	if cfg.Workers == 0 {
-		cfg.Workers = 16
+	var logMu sync.Mutex
+	type job struct {
+		i      int
+		row    Row
+		server string
 	}
-	var out []Result
-	for _, kind := range []string{rotorServer, baselineServer} {
-		d := &drill{cfg: cfg, kind: kind, logf: func(string, ...any) {}}
-		if cfg.Log != nil {
-			d.logf = func(format string, args ...any) {
-				fmt.Fprintf(cfg.Log, "%s  %s: %s\n", time.Now().Format("15:04:05.000"), kind, fmt.Sprintf(format, args...))
+	var jobs []job
+	for _, row := range cfg.Rows {
+		for _, server := range []string{RotorServer, ReadOnceServer} {
+			jobs = append(jobs, job{len(jobs), row, server})
+		}
+	}
+	results := make([]Result, len(jobs))
+	errs := make([]error, len(jobs))
+	sem := make(chan struct{}, cfg.Parallel)
+	var wg sync.WaitGroup
+	for _, j := range jobs {
+		wg.Go(func() {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				errs[j.i] = ctx.Err()
+				return
 			}
-		}
-		r, err := d.pass(ctx)
-		if err != nil {
-			return out, fmt.Errorf("%s: %w", kind, err)
-		}
-		out = append(out, r)
-	}
-	return out, nil
-}
-
-// pass runs the load and the rotations against one server.
-func (d *drill) pass(ctx context.Context) (res Result, err error) {
-	cfg := d.cfg
-	pg, err := pgtest.StartServer(ctx)
-	if err != nil {
-		return Result{}, err
-	}
-	defer pg.Stop()
-	d.pg = pg
-	d.dbURL = fmt.Sprintf("postgres://%s:%d/postgres?sslmode=disable", pg.Host, pg.Port)
-	if d.admin, err = pgx.Connect(ctx, pg.SuperURL()); err != nil {
-		return Result{}, err
-	}
-	defer d.admin.Close(context.Background())
-	if d.dir, err = os.MkdirTemp("", "rotor-drill-"); err != nil {
-		return Result{}, err
-	}
-	defer os.RemoveAll(d.dir)
-
-	first := newPassword()
-	for _, role := range []string{"app_a", "app_b"} {
-		if _, err := d.admin.Exec(ctx, fmt.Sprintf("create role %s login password '%s'", role, newPassword())); err != nil {
-			return Result{}, err
-		}
-	}
-	if _, err := d.setPassword(ctx, "app_a", first); err != nil {
-		return Result{}, err
-	}
-	if err := d.writeSecret("app_a", first); err != nil {
-		return Result{}, err
-	}
-
-	srv, err := startServer(ctx, serverConfig{
-		Kind: d.kind, Dir: d.dir, DatabaseURL: d.dbURL, TTL: cfg.TTL, Verbose: cfg.Log != nil,
-	}, cfg.Log)
-	if err != nil {
-		return Result{}, err
-	}
-	defer func() {
-		if serr := srv.stop(); err == nil {
-			err = serr
-		}
-	}()
-
-	role := "app_a"
-	l := newLoad(srv.URL, cfg.Rate, cfg.Workers, role)
-	loadCtx, stopLoad := context.WithCancel(ctx)
-	defer stopLoad()
-	loadDone := make(chan struct{})
-	go func() {
-		defer close(loadDone)
-		l.run(loadCtx)
-	}()
-
-	every := cfg.Duration / time.Duration(cfg.Rotations+1)
-	start := time.Now()
-	rotated := 0
-	err = d.await(ctx, l, 0, start.Add(every), loadDone)
-	for n := 1; err == nil && n <= cfg.Rotations; n++ {
-		l.closeWindow()
-		var at time.Time
-		if role, at, err = d.rotate(ctx, srv, role, n); err != nil {
-			err = fmt.Errorf("rotation %d: %w", n, err)
-			break
-		}
-		rotated = n
-		l.openWindow(role)
-		// A window lasts at least a TTL, the servers' connection
-		// lifetime: the load then runs on connections the server
-		// opened with the new credential, not just on the first one.
-		due := later(start.Add(time.Duration(n+1)*every), time.Now().Add(cfg.TTL))
-		if cfg.Strategy == DualUser {
-			// The next rotation revokes the role this one pointed
-			// away from: not before the overlap has passed.
-			due = later(due, at.Add(overlap(cfg.TTL)))
-		}
-		err = d.await(ctx, l, n, due, loadDone)
-	}
-	stopLoad()
-	<-loadDone
-	if err != nil {
-		return Result{}, err
-	}
-	res = Result{Strategy: cfg.Strategy, Server: d.kind, Rotations: rotated, Revoked: 1}
-	if cfg.Strategy == DualUser {
-		res.Revoked = 2
-	}
-	l.result(&res)
-	return res, ctx.Err()
-}
-
-func later(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
-}
-
-// await waits until due, and until window n shows what the drill checks: a
-// call that used credential n for rotor, a completed call for the baseline
-// (whose calls fail once its credential is revoked). It gives up
-// evidenceWait after due, leaving the checks to report what is missing.
-func (d *drill) await(ctx context.Context, l *load, n int, due time.Time, loadDone <-chan struct{}) error {
-	enough := func(w Window) bool { return w.Calls > 0 }
-	if d.kind == rotorServer {
-		enough = func(w Window) bool { return w.Used > 0 }
-	}
-	wait := time.NewTimer(time.Until(due))
-	defer wait.Stop()
-	giveUp := time.NewTimer(time.Until(due) + evidenceWait)
-	defer giveUp.Stop()
-	reached := false
-	for {
-		if reached && enough(l.window(n)) {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-loadDone:
-			var r Result
-			l.result(&r)
-			return fmt.Errorf("the load stopped: %s", r.FirstErr)
-		case <-giveUp.C:
-			d.logf("window %d: %+v after %v", n, l.window(n), evidenceWait)
-			return nil
-		case <-wait.C:
-			reached = true
-		case <-l.progress:
-		}
-	}
-}
-
-// rotate performs rotation n. It returns the role whose password is now the
-// one in the secret, and when the secret changed.
-func (d *drill) rotate(ctx context.Context, srv *serverProcess, role string, n int) (string, time.Time, error) {
-	pw := newPassword()
-	switch d.cfg.Strategy {
-	case DualUser:
-		next := map[string]string{"app_a": "app_b", "app_b": "app_a"}[role]
-		changed, err := d.setPassword(ctx, next, pw)
-		if err != nil {
-			return role, time.Time{}, err
-		}
-		ended, err := d.endSessions(ctx, next, changed)
-		if err != nil {
-			return role, time.Time{}, err
-		}
-		if err := d.writeSecret(next, pw); err != nil {
-			return role, time.Time{}, err
-		}
-		at := time.Now()
-		if err := srv.signal(syscall.SIGHUP); err != nil {
-			return role, time.Time{}, err
-		}
-		d.logf("rotation %d: %s has a new password (%d sessions with its old one ended) and is the one in the secret", n, next, ended)
-		return next, at, nil
-	default:
-		// The secret first: the Store tries it, the database refuses it,
-		// and the validator keeps the old one in service.
-		if err := d.writeSecret(role, pw); err != nil {
-			return role, time.Time{}, err
-		}
-		at := time.Now()
-		changed, err := d.setPassword(ctx, role, pw)
-		if err != nil {
-			return role, time.Time{}, err
-		}
-		if err := srv.signal(syscall.SIGHUP); err != nil {
-			return role, time.Time{}, err
-		}
-		d.logf("rotation %d: %s has a new password; old sessions end in %v", n, role, overlap(d.cfg.TTL))
-		t := time.NewTimer(overlap(d.cfg.TTL))
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return role, time.Time{}, ctx.Err()
-		case <-t.C:
-		}
-		ended, err := d.endSessions(ctx, role, changed)
-		if err != nil {
-			return role, time.Time{}, err
-		}
-		d.logf("rotation %d: ended %d sessions opened with the old password", n, ended)
-		return role, at, nil
-	}
-}
-
-// setPassword sets role's password and returns the database's time once the
-// change is committed: a session that starts later logs in with pw.
-func (d *drill) setPassword(ctx context.Context, role, pw string) (time.Time, error) {
-	if _, err := d.admin.Exec(ctx, fmt.Sprintf("alter role %s password '%s'", role, pw)); err != nil {
-		return time.Time{}, err
-	}
-	var now time.Time
-	err := d.admin.QueryRow(ctx, "select clock_timestamp()").Scan(&now)
-	return now, err
-}
-
-// endSessions ends the sessions of role that started no later than before,
-// and waits until they have ended. A session that was still logging in when
-// it was first listed (its user name not yet set) shows up on a later pass,
-// so the sessions are listed and ended until none is left.
-func (d *drill) endSessions(ctx context.Context, role string, before time.Time) (int, error) {
-	const old = "from pg_stat_activity where usename = $1 and backend_start <= $2"
-	ended := 0
-	for pass := 0; pass < 20; pass++ {
-		rows, err := d.admin.Query(ctx, "select pid "+old, role, before)
-		if err != nil {
-			return 0, err
-		}
-		pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
-		if err != nil {
-			return 0, err
-		}
-		if len(pids) == 0 {
-			return ended, nil
-		}
-		for _, pid := range pids {
-			// Waits for the session to end (false if it already had).
-			if _, err := d.admin.Exec(ctx, "select pg_terminate_backend($1, 30000)", pid); err != nil {
-				return 0, err
+			defer func() { <-sem }()
+			p := &pass{cfg: cfg, row: j.row, server: j.server, logf: func(string, ...any) {}}
+			if cfg.Log != nil {
+				p.logf = func(format string, args ...any) {
+					logMu.Lock()
+					defer logMu.Unlock()
+					fmt.Fprintf(cfg.Log, "%s  %s, %s: %s\n", time.Now().Format("15:04:05.000"), j.row, j.server, fmt.Sprintf(format, args...))
+				}
 			}
+			p.logf("start")
+			r, err := p.run(ctx)
+			if err != nil {
+				err = fmt.Errorf("%s, %s: %w", j.row, j.server, err)
+			}
+			p.logf("done: %d calls, %d failed", r.Calls, r.Failed)
+			results[j.i], errs[j.i] = r, err
+		})
+	}
+	wg.Wait()
+	var all []error
+	for _, err := range errs {
+		if err != nil {
+			all = append(all, err)
 		}
-		ended += len(pids)
 	}
-	var left int
-	if err := d.admin.QueryRow(ctx, "select count(*) "+old, role, before).Scan(&left); err != nil {
-		return 0, err
+	if len(all) > 0 {
+		return results, fmt.Errorf("%d of %d passes did not finish: %w", len(all), len(jobs), all[0])
 	}
-	return 0, fmt.Errorf("%d sessions of %s did not end", left, role)
+	return results, nil
 }
 
-// writeSecret replaces db.json atomically, as a secret volume is updated.
-func (d *drill) writeSecret(user, pw string) error {
-	b, _ := json.Marshal(map[string]string{"username": user, "password": pw})
-	tmp := filepath.Join(d.dir, ".db.json.tmp")
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
+// tally counts the calls into r.
+func (r *Result) tally(calls []wire.Call) {
+	seen := map[session]bool{}
+	var in, out []time.Duration
+	for _, c := range calls {
+		r.Calls++
+		d := c.End.Sub(c.Start)
+		if r.inWindow(c.Start) {
+			in = append(in, d)
+		} else {
+			out = append(out, d)
+		}
+		if c.Err != "" {
+			r.Failed++
+			if r.FirstErr == "" {
+				r.FirstErr = c.Err
+			}
+			r.Failures = append(r.Failures, r.describe(c))
+			continue
+		}
+		seen[session{c.PID, c.SessionStart}] = true
 	}
-	return os.Rename(tmp, filepath.Join(d.dir, "db.json"))
+	r.Reconnections = max(len(seen)-1, 0)
+	r.in, r.out = in, out
+	r.In, r.Out = latency(in), latency(out)
 }
 
-func newPassword() string {
-	b := make([]byte, 16)
-	rand.Read(b)
-	return hex.EncodeToString(b)
+func (r *Result) inWindow(t time.Time) bool {
+	for _, w := range r.Windows {
+		if !t.Before(w.Start) && !t.After(w.End) {
+			return true
+		}
+	}
+	return false
 }
 
-// Table renders results as a table. "least used" is the fewest calls that
-// succeeded with any one credential, the start-up one or a rotation's, in
-// the window after it took effect; "failed after revoke" counts the calls
-// that failed from the first window in which the start-up credential no
-// longer works.
+// describe says when a failed call started, relative to the nearest ALTER
+// ROLE, and why it failed.
+func (r *Result) describe(c wire.Call) string {
+	where := "no rotation"
+	best := time.Duration(math.MaxInt64)
+	for n, w := range r.Windows {
+		d := c.Start.Sub(w.Rotation.Altered)
+		if d.Abs() < best.Abs() {
+			best = d
+			where = fmt.Sprintf("rotation %d, ALTER ROLE %+.2fs", n+1, d.Seconds())
+		}
+	}
+	kind := "steady"
+	if c.Burst {
+		kind = "burst"
+	}
+	return fmt.Sprintf("%s (%s call, %v): %s", where, kind, c.End.Sub(c.Start).Round(time.Millisecond), c.Err)
+}
+
+func latency(ds []time.Duration) Latency {
+	if len(ds) == 0 {
+		return Latency{}
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	at := func(q float64) time.Duration {
+		i := int(math.Ceil(q*float64(len(ds)))) - 1
+		return ds[min(max(i, 0), len(ds)-1)]
+	}
+	return Latency{Calls: len(ds), P50: at(0.50), P99: at(0.99)}
+}
+
+// Table renders results: one line a row and server, with the latency of the
+// calls inside rotation windows and outside them.
 func Table(results []Result) string {
-	sort.SliceStable(results, func(i, j int) bool {
-		if results[i].Strategy != results[j].Strategy {
-			return results[i].Strategy < results[j].Strategy
-		}
-		return results[i].Server > results[j].Server
-	})
-	s := fmt.Sprintf("%-12s %-10s %9s %7s %8s %7s %7s %10s %19s  %s\n",
-		"strategy", "server", "rotations", "calls", "calls/s", "unsent", "failed", "least used", "failed after revoke", "first failure")
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-6s %-6s %-11s %-9s %6s %6s %9s %13s %6s | %7s %7s %6s | %7s %7s %6s  %s\n",
+		"first", "SIGHUP", "strategy", "server", "calls", "failed", "rotations", "reconnections", "unsent",
+		"in p50", "in p99", "in n", "out p50", "out p99", "out n", "first failure")
 	for _, r := range results {
 		first := r.FirstErr
-		if len(first) > 60 {
-			first = first[:60] + "..."
+		if len(first) > 70 {
+			first = first[:70] + "..."
 		}
-		s += fmt.Sprintf("%-12s %-10s %9d %7d %8.1f %7d %7d %10d %19d  %s\n",
-			r.Strategy, r.Server, r.Rotations, r.Calls, r.Rate(), r.Unsent, r.Failed, r.LeastUsed(), r.FailedFrom(r.Revoked), first)
+		fmt.Fprintf(&b, "%-6s %-6s %-11s %-9s %6d %6d %9d %13d %6d | %7s %7s %6d | %7s %7s %6d  %s\n",
+			r.First, yesNo(r.SIGHUP), r.Strategy, r.Server, r.Calls, r.Failed, r.Rotations, r.Reconnections, r.Unsent,
+			ms(r.In.P50), ms(r.In.P99), r.In.Calls, ms(r.Out.P50), ms(r.Out.P99), r.Out.Calls, first)
 	}
-	return s
+	return b.String()
 }
 
-// Rate returns the calls a second the load made.
-func (r Result) Rate() float64 {
-	if r.Elapsed <= 0 {
-		return 0
+// Summary renders, for each server over every row, the calls, the failed
+// ones, and the latency of the calls inside rotation windows and outside them.
+func Summary(results []Result) string {
+	var b strings.Builder
+	for _, server := range []string{RotorServer, ReadOnceServer} {
+		var calls, failed int64
+		var in, out []time.Duration
+		for _, r := range results {
+			if r.Server == server {
+				calls += r.Calls
+				failed += r.Failed
+				in = append(in, r.in...)
+				out = append(out, r.out...)
+			}
+		}
+		li, lo := latency(in), latency(out)
+		fmt.Fprintf(&b, "%-9s %7d calls, %5d failed; in rotation windows p50 %s p99 %s (%d calls), outside p50 %s p99 %s (%d calls)\n",
+			server, calls, failed, ms(li.P50), ms(li.P99), li.Calls, ms(lo.P50), ms(lo.P99), lo.Calls)
 	}
-	return float64(r.Calls) / r.Elapsed.Seconds()
+	return b.String()
 }
 
-// LeastUsed returns the fewest calls that used any one credential in its
-// window.
-func (r Result) LeastUsed() int64 {
-	if len(r.Windows) == 0 {
-		return 0
+func ms(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond)) }
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
 	}
-	least := r.Windows[0].Used
-	for _, w := range r.Windows[1:] {
-		least = min(least, w.Used)
-	}
-	return least
+	return "no"
 }
 
-// FailedFrom returns the calls that failed in window n and those after it.
-func (r Result) FailedFrom(n int) int64 {
-	var failed int64
-	for i := n; i < len(r.Windows); i++ {
-		failed += r.Windows[i].Failed
+// Check returns what is wrong with r, a pass that ran rotations rotations:
+// what happened, never how fast. Every pass ran all its rotations, and after
+// each one the server logged in again: rotor on a session that started after
+// ALTER ROLE with the new credential; the read-once server either so (the
+// role it keeps was not the one changed) or by failing to log in. rotor
+// failed no call; the read-once server failed some, or the drill did not
+// test rotation. (The read-once server's reconnections count only the
+// sessions that served calls: once its password is changed it has none.)
+func Check(r Result, rotations int) []string {
+	var problems []string
+	if r.Rotations != rotations || len(r.Windows) != rotations {
+		problems = append(problems, fmt.Sprintf("%d rotations; want %d", r.Rotations, rotations))
 	}
-	return failed
+	for n, w := range r.Windows {
+		if !w.Evident {
+			what := "no call was served on a session that logged in with the new credential of " + w.Rotation.Role
+			if r.Server == ReadOnceServer {
+				what = "no new session and no failed call"
+			}
+			problems = append(problems, fmt.Sprintf("rotation %d: %s within %v", n+1, what, evidenceWait))
+		}
+	}
+	switch r.Server {
+	case RotorServer:
+		// Implied by the windows; said on its own for the table's column.
+		if r.Reconnections < rotations {
+			problems = append(problems, fmt.Sprintf("%d reconnections; want at least one a rotation", r.Reconnections))
+		}
+		if r.Failed > 0 {
+			problems = append(problems, fmt.Sprintf("%d of %d calls failed:", r.Failed, r.Calls))
+			for i, f := range r.Failures {
+				if i == 10 {
+					problems = append(problems, fmt.Sprintf("  and %d more", len(r.Failures)-i))
+					break
+				}
+				problems = append(problems, "  "+f)
+			}
+		}
+	case ReadOnceServer:
+		if r.Failed == 0 {
+			problems = append(problems, "the read-once server failed no call: the drill did not test rotation")
+		}
+	}
+	return problems
 }

@@ -1,31 +1,40 @@
-// Command drill rotates a PostgreSQL password under live MCP traffic and
-// counts failed tool calls, for a server using rotor and for one that reads
-// its password once at start-up, as code calling os.Getenv in main does.
+// Command drill rotates a PostgreSQL password under live MCP traffic, from
+// outside the server, and counts the tool calls that fail: for the example
+// server (examples/mcpserver) keeping its credential current with rotor, and
+// for the same server with -read-once, which reads it at start-up as code
+// calling os.Getenv in main does.
 //
-// It starts its own PostgreSQL server on loopback (Debian's postgresql
-// package must be installed), with password authentication, and runs the
-// example MCP server (examples/mcpserver/server) over streamable HTTP as a
-// process of its own, twice: once with a rotor Store watching the credential
-// file and reloading on SIGHUP, once with the credential read at start-up.
-// The drill is their client, through the MCP Go SDK, and rotates the
-// credential from outside: it writes the file, changes the database and
-// sends the server SIGHUP. Both servers get the same load and the same
-// rotations, in two strategies:
+// It runs as users run these things. It builds three programs with the go
+// command: the example server; mcpload, an MCP client on the official MCP Go
+// SDK that calls the server's db_whoami tool over streamable HTTP; and
+// rotate, which changes a role's password with no overlap. For each row it
+// starts a PostgreSQL server of its own (Debian's postgresql package must be
+// installed), the example server as a process with -secrets and -db, and the
+// load client as another process, and then runs the rotator five times. Each
+// rotation writes the new password to the server's db.json and runs ALTER
+// ROLE, 2 s apart, in one order or the other, and then sends the server
+// SIGHUP or not. The database roles carry idle_session_timeout and the load
+// sends a burst of concurrent calls every 3 s, so the server's pool keeps
+// logging in again, reading the password at each login.
 //
-//   - dual-user: two roles; each rotation sets a new password on the idle
-//     one, ends the sessions that logged in with its old password, and
-//     points the secret at it.
-//   - single-user: one role; the secret gets the new password, the database
-//     is changed, SIGHUP is sent, and the sessions opened with the old
-//     password are ended after the overlap (3.5 TTLs).
+// The rows are both orders, with and without SIGHUP, for two strategies:
 //
-// The drill checks that rotor fails no call, that calls were made before and
-// after every rotation, and that some calls used each new credential; it
-// prints the rate the machine reached, and what the baseline failed.
+//   - single-role: the password of the role the server uses changes;
+//   - dual-role: two roles alternate; each rotation changes the password of
+//     the one not in use and points the stored credential at it.
 //
-// Usage:
+// A rotation is over when a call is served on a database session that
+// logged in after ALTER ROLE with the new credential (for the read-once
+// server: when it can no longer log in, or a new session shows the role it
+// keeps is untouched). The drill waits for that, never for a time it hopes is
+// long enough. It prints, for each row and server, the calls, the failed
+// ones, the rotations, the reconnections, and the p50 and p99 of the calls
+// inside rotation windows and outside them. It exits 1 when a rotor row
+// failed a call or missed a check.
 //
-//	go run ./examples/drill [-duration 30s] [-rate 200] [-rotations 5] [-ttl 1s] [-strategy both]
+// Usage, from within the module:
+//
+//	go run ./examples/drill [-rows all] [-rotations 5] [-rate 40] [-parallel 4] [-v]
 package main
 
 import (
@@ -34,45 +43,84 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"time"
 )
 
 func main() {
-	if cfg, ok := os.LookupEnv(serverEnv); ok {
-		os.Exit(serveMain(cfg))
-	}
-	duration := flag.Duration("duration", 30*time.Second, "planned length of the load in each run")
-	rate := flag.Int("rate", 200, "tool calls a second to each server")
-	rotations := flag.Int("rotations", 5, "password rotations during each run")
-	ttl := flag.Duration("ttl", time.Second, "the rotor Store's TTL")
-	strategy := flag.String("strategy", "both", "dual-user, single-user or both")
-	verbose := flag.Bool("v", false, "log rotations and the servers' events")
+	cfg := DefaultConfig()
+	rows := flag.String("rows", "all", "all, or a comma-separated list of rows as first/sighup/strategy, e.g. store/no/single-role,alter/yes/dual-role")
+	flag.IntVar(&cfg.Rotations, "rotations", cfg.Rotations, "rotations in each row")
+	flag.IntVar(&cfg.Rate, "rate", cfg.Rate, "steady tool calls a second to each server")
+	flag.IntVar(&cfg.Burst, "burst", cfg.Burst, "concurrent calls in each burst")
+	flag.DurationVar(&cfg.BurstEvery, "burst-every", cfg.BurstEvery, "time between bursts")
+	flag.DurationVar(&cfg.Gap, "gap", cfg.Gap, "time between a rotation's two steps")
+	flag.DurationVar(&cfg.TTL, "ttl", cfg.TTL, "the server's -ttl")
+	flag.IntVar(&cfg.Parallel, "parallel", cfg.Parallel, "passes (a row against one server) run at once")
+	verbose := flag.Bool("v", false, "log progress to standard error")
+	serverLog := flag.Bool("server-log", false, "with -v, copy the servers' logs too")
 	flag.Parse()
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	strategies := []string{DualUser, SingleUser}
-	if *strategy != "both" {
-		strategies = []string{*strategy}
-	}
-	var all []Result
-	for _, s := range strategies {
-		cfg := Config{Strategy: s, Duration: *duration, Rate: *rate, Rotations: *rotations, TTL: *ttl}
-		if *verbose {
-			cfg.Log = os.Stderr
-		}
-		fmt.Fprintf(os.Stderr, "drill: %s, %v at %d calls/s per server, %d rotations\n", s, *duration, *rate, *rotations)
-		res, err := Run(ctx, cfg)
-		if err != nil {
+	if *rows != "all" {
+		var err error
+		if cfg.Rows, err = parseRows(*rows); err != nil {
 			fmt.Fprintln(os.Stderr, "drill:", err)
 			os.Exit(2)
 		}
-		all = append(all, res...)
 	}
-	fmt.Print(Table(all))
-	for _, r := range all {
-		if r.Server == rotorServer && (r.Failed > 0 || r.LeastUsed() == 0) {
-			os.Exit(1)
+	if *verbose {
+		cfg.Log = os.Stderr
+		cfg.ServerLog = *serverLog
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	bin, err := os.MkdirTemp("", "drill-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "drill:", err)
+		os.Exit(2)
+	}
+	defer os.RemoveAll(bin)
+	cfg.Bin = bin
+	code := run(ctx, cfg)
+	os.RemoveAll(bin)
+	os.Exit(code)
+}
+
+func run(ctx context.Context, cfg Config) int {
+	if err := Build(ctx, cfg.Bin); err != nil {
+		fmt.Fprintln(os.Stderr, "drill:", err)
+		return 2
+	}
+	start := time.Now()
+	res, err := Run(ctx, cfg)
+	fmt.Print(Table(res))
+	fmt.Print(Summary(res))
+	fmt.Printf("%d rows in %v\n", len(cfg.Rows), time.Since(start).Round(time.Second))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "drill:", err)
+		return 2
+	}
+	code := 0
+	for _, r := range res {
+		if problems := Check(r, cfg.Rotations); len(problems) > 0 {
+			code = 1
+			for _, p := range problems {
+				fmt.Fprintf(os.Stderr, "%s, %s: %s\n", r.Row, r.Server, p)
+			}
 		}
 	}
+	return code
+}
+
+// parseRows reads rows written as first/sighup/strategy.
+func parseRows(s string) ([]Row, error) {
+	var rows []Row
+	for _, f := range strings.Split(s, ",") {
+		parts := strings.Split(f, "/")
+		if len(parts) != 3 || (parts[0] != StoreFirst && parts[0] != AlterFirst) ||
+			(parts[1] != "yes" && parts[1] != "no") || (parts[2] != SingleRole && parts[2] != DualRole) {
+			return nil, fmt.Errorf("row %q: want first/sighup/strategy, e.g. store/no/single-role", f)
+		}
+		rows = append(rows, Row{First: parts[0], SIGHUP: parts[1] == "yes", Strategy: parts[2]})
+	}
+	return rows, nil
 }
