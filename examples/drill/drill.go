@@ -46,6 +46,7 @@ type Row struct {
 	Strategy string // SingleRole or DualRole
 }
 
+// String names the row for logs and errors.
 func (r Row) String() string {
 	order := "store, then ALTER ROLE"
 	if r.First == AlterFirst {

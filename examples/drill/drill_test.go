@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/rotorhq/rotor/examples/drill/internal/wire"
 )
 
 func TestMain(m *testing.M) {
@@ -119,7 +121,7 @@ func TestRotateChecksItsArguments(t *testing.T) {
 		{"-secrets", t.TempDir(), "-role", "app_a", "-first", "later"},
 	} {
 		cmd := exec.Command(filepath.Join(bin, rotatorBin), args...)
-		cmd.Env = append(os.Environ(), "ROTOR_DRILL_ADMIN_URL=postgres://127.0.0.1:1/postgres")
+		cmd.Env = append(os.Environ(), wire.AdminURLEnv+"=postgres://127.0.0.1:1/postgres")
 		out, err := cmd.CombinedOutput()
 		if err == nil {
 			t.Errorf("rotate %q succeeded: %s", args, out)

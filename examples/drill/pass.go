@@ -230,7 +230,7 @@ func (p *pass) startLoad(ctx context.Context, url, token string) (*proc, io.Writ
 	cfg := p.cfg
 	cmd := exec.CommandContext(ctx, filepath.Join(cfg.Bin, loadBin), "-url", url,
 		"-rate", strconv.Itoa(cfg.Rate), "-burst", strconv.Itoa(cfg.Burst), "-burst-every", cfg.BurstEvery.String())
-	cmd.Env = append(os.Environ(), "ROTOR_DRILL_TOKEN="+token)
+	cmd.Env = append(os.Environ(), wire.TokenEnv+"="+token)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, nil, err
@@ -309,7 +309,7 @@ func (p *pass) rotate(ctx context.Context, pg *pgtest.Server, dir, role string, 
 		args = append(args, "-sighup", strconv.Itoa(pid))
 	}
 	cmd := exec.CommandContext(ctx, filepath.Join(p.cfg.Bin, rotatorBin), args...)
-	cmd.Env = append(os.Environ(), "ROTOR_DRILL_ADMIN_URL="+pg.SuperURL())
+	cmd.Env = append(os.Environ(), wire.AdminURLEnv+"="+pg.SuperURL())
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	r, err := startProc("rotate", cmd, p.cfg.Log, nil)

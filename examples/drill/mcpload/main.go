@@ -36,10 +36,6 @@ import (
 	"github.com/rotorhq/rotor/examples/drill/internal/wire"
 )
 
-// TokenEnv names the environment variable holding the bearer token, kept
-// out of the command line.
-const TokenEnv = "ROTOR_DRILL_TOKEN"
-
 type config struct {
 	url        string
 	token      string
@@ -59,7 +55,7 @@ func main() {
 	flag.IntVar(&c.burst, "burst", 8, "concurrent calls in each burst (0: none)")
 	flag.DurationVar(&c.burstEvery, "burst-every", 3*time.Second, "time between bursts")
 	flag.Parse()
-	c.token = os.Getenv(TokenEnv)
+	c.token = os.Getenv(wire.TokenEnv)
 	if c.url == "" || c.rate <= 0 || c.workers <= 0 || c.sessions <= 0 || (c.burst > 0 && c.burstEvery <= 0) {
 		fmt.Fprintln(os.Stderr, "mcpload: -url is required; -rate, -workers, -sessions and -burst-every must be positive")
 		os.Exit(2)

@@ -34,9 +34,6 @@ import (
 	"github.com/rotorhq/rotor/examples/drill/internal/wire"
 )
 
-// AdminURLEnv names the environment variable holding the superuser's URL.
-const AdminURLEnv = "ROTOR_DRILL_ADMIN_URL"
-
 // Orders of the two steps.
 const (
 	StoreFirst = "store"
@@ -52,7 +49,7 @@ func main() {
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	rot, err := rotate(ctx, *dir, *role, *first, *gap, *pid, os.Getenv(AdminURLEnv))
+	rot, err := rotate(ctx, *dir, *role, *first, *gap, *pid, os.Getenv(wire.AdminURLEnv))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rotate:", err)
 		os.Exit(1)
@@ -66,7 +63,7 @@ func rotate(ctx context.Context, dir, role, first string, gap time.Duration, pid
 	rot := wire.Rotation{Role: role}
 	switch {
 	case dir == "" || adminURL == "":
-		return rot, fmt.Errorf("-secrets and $%s are required", AdminURLEnv)
+		return rot, fmt.Errorf("-secrets and $%s are required", wire.AdminURLEnv)
 	case !roleName.MatchString(role):
 		return rot, fmt.Errorf("-role %q is not a plain role name", role)
 	case first != StoreFirst && first != AlterFirst:

@@ -5,6 +5,14 @@ package wire
 
 import "time"
 
+// Environment variables that carry what must stay off a command line.
+const (
+	// TokenEnv holds the load client's bearer token.
+	TokenEnv = "ROTOR_DRILL_TOKEN"
+	// AdminURLEnv holds the rotator's database superuser URL.
+	AdminURLEnv = "ROTOR_DRILL_ADMIN_URL"
+)
+
 // Call is one tool call the load client made.
 type Call struct {
 	Start time.Time `json:"start"`
