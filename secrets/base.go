@@ -15,7 +15,7 @@ type baseState struct {
 	keys    map[string]string // keys served from this value → their field ("" for the whole)
 
 	loaded    bool
-	versions  Versions // as the source returned them
+	versions  Versions // as the source returned them, or with its pending version adopted (see adoptable)
 	parsed    *parsedVersions
 	fetchedAt time.Time
 	lastErr   error  // the cause of the last failure, nil after a success
@@ -43,6 +43,7 @@ type baseState struct {
 
 	lastForced time.Time     // when an authentication failure last forced a refresh
 	forcing    chan struct{} // closed when the forced refresh under way ends
+	failedAuth string        // the version last reported to fail authentication while served
 }
 
 // newJob starts a fetch of b at tick start. With conditional set, the

@@ -48,8 +48,17 @@ func RetryOn(isAuthFailure func(error) bool) CallOption {
 // its key under way waits for that refresh and then checks for a new
 // version.
 //
+// When the refresh finds nothing newer, Call waits for a newer version of
+// those keys, up to the Store's auth wait (see WithAuthWait, default 5
+// seconds) and no longer than ctx allows, and retries if one comes. The
+// failure also counts against the version that failed: a candidate rejected
+// by the validators is validated again, and a pending version of the value
+// (Versions.Pending) becomes current if it passes them.
+//
 // This covers the window of a rotation in which the backend has already
-// dropped the old credential but the Store has not yet polled the new one.
+// dropped the old credential but the Store does not yet hold the new one,
+// in either order: the store updated a moment after the database, or
+// before it, its candidate rejected until the database took it.
 func Call(ctx context.Context, s *Store, fn func(ctx context.Context) error, opts ...CallOption) error {
 	_, _, err := WrapTool(s, func(ctx context.Context, _ struct{}, _ struct{}) (struct{}, struct{}, error) {
 		return struct{}{}, struct{}{}, fn(ctx)
@@ -59,7 +68,7 @@ func Call(ctx context.Context, s *Store, fn func(ctx context.Context) error, opt
 
 // WrapTool wraps a tool handler in the way Call wraps a function: one
 // consistent View of s per call, and one retry with refreshed credentials
-// after an authentication failure. Its shape is that of the MCP Go SDK's
+// after an authentication failure, waiting for them as Call does. Its shape is that of the MCP Go SDK's
 // typed tool handler, func(ctx, *mcp.CallToolRequest, In) (*mcp.CallToolResult,
 // Out, error), so it fits mcp.AddTool directly without this package importing
 // the SDK:
@@ -83,13 +92,10 @@ func WrapTool[Req, In, Res, Out any](s *Store, h func(context.Context, Req, In) 
 		if len(keys) == 0 {
 			return res, out, err
 		}
-		if rerr := s.refreshStale(ctx, s.cfg.backoffMin, keys); rerr != nil {
-			s.log.LogAttrs(ctx, slog.LevelWarn, "secrets: refresh after an authentication failure failed",
-				slog.Any("keys", keys), slog.String("error", rerr.Error()))
-		}
-		// Retry if the credentials changed, whether by this refresh, a
-		// concurrent one or a refresh of some keys when others failed.
-		if !v.changedSince(keys) {
+		// Retry if the credentials changed, whether by the refresh, a
+		// concurrent one, a refresh of some keys when others failed, or
+		// the rotation's other half landing during the wait.
+		if !s.afterAuthFailure(ctx, v, keys, s.cfg.authWait) {
 			return res, out, err
 		}
 		s.log.LogAttrs(ctx, slog.LevelInfo, "secrets: retrying with refreshed credentials", slog.Any("keys", keys))

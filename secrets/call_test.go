@@ -61,7 +61,7 @@ func TestViewIsConsistent(t *testing.T) {
 }
 
 func TestWrapToolRetriesOnceAfterAuthFailure(t *testing.T) {
-	f := newFixture(t)
+	f := newFixture(t, secrets.WithAuthWait(0))
 	f.src.Set("db", "old")
 	f.get("db")
 	// The database has already moved to the new password; the Store has
@@ -306,7 +306,7 @@ func TestRefreshKeysForCredentialsReadElsewhere(t *testing.T) {
 // rotated makes every call fail; the backend is asked at most once per
 // minimum backoff, not once per failed call.
 func TestAuthFailuresDoNotFloodTheBackend(t *testing.T) {
-	f := newFixture(t)
+	f := newFixture(t, secrets.WithAuthWait(0))
 	f.src.Set("db", "revoked")
 	f.get("db")
 	h := secrets.WrapTool(f.store, func(ctx context.Context, _, _ int) (int, int, error) {

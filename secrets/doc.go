@@ -52,6 +52,17 @@
 // on SIGHUP, if the program asks for it. Subscribe tells which keys changed
 // after each swap, to re-dial a pool.
 //
+// Many rotations change a credential with no overlap: a password changed on
+// the database a moment before or after the store gets it. Call, WrapTool
+// and Transport cover that gap. A call that fails authentication forces a
+// refresh of the credentials it read; if nothing newer is found, it waits a
+// few seconds (WithAuthWait) for the other half of the rotation, refreshing
+// once per minimum backoff for all the calls that wait, and retries once
+// with the new credential. The failure is evidence too: a candidate the
+// validators rejected is validated again, and a pending version staged by a
+// rotation in progress (Versions.Pending: AWSPENDING, a Vault version marked
+// pending) is served if it passes them.
+//
 // # Concurrency
 //
 // Reads take no lock: the served values are an immutable snapshot (a

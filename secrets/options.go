@@ -58,6 +58,7 @@ type config struct {
 	validators   []validatorEntry
 	sources      map[string]Source
 	overlap      time.Duration
+	authWait     time.Duration
 	required     []string // nil: no WithRequired
 }
 
@@ -69,6 +70,7 @@ func defaultConfig() config {
 		backoffMax:   DefaultBackoffMax,
 		fetchTimeout: DefaultFetchTimeout,
 		concurrency:  DefaultConcurrency,
+		authWait:     DefaultAuthWait,
 		clock:        SystemClock,
 		logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		sources:      map[string]Source{},

@@ -260,10 +260,25 @@ func TestStressTestBeforeSwap(t *testing.T) {
 	run(func(r *rand.Rand) { _ = st.Refresh(ctx, fields[r.IntN(len(fields))]) })
 	run(func(r *rand.Rand) { _ = st.Reload(ctx) })
 	run(func(r *rand.Rand) { src.notify("db"); yield(r, 20) })
-	run(func(r *rand.Rand) {
-		clk.Advance(time.Duration(r.IntN(90)) * time.Second)
-		yield(r, 50)
-	})
+	// The clock runs until every other goroutine is done: a call waiting
+	// for a newer credential after its authentication failure (see
+	// WithAuthWait) ends when the clock passes its wait.
+	stop := make(chan struct{})
+	clockDone := make(chan struct{})
+	go func() {
+		defer close(clockDone)
+		r := rand.New(rand.NewPCG(rand.Uint64(), 2))
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			clk.Advance(time.Duration(r.IntN(90)) * time.Second)
+			yield(r, 50)
+		}
+	}()
+	defer func() { close(stop); <-clockDone }()
 	run(func(r *rand.Rand) {
 		_ = secrets.Call(ctx, st, func(ctx context.Context) error {
 			s, err := secrets.ViewFrom(ctx, st).Get(ctx, fields[r.IntN(len(fields))])

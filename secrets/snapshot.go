@@ -280,6 +280,10 @@ func (b *snapshotBuilder) deleteIn(np **pnode, key string, h uint64, shift uint)
 // publish makes snap the snapshot readers see. s.mu must be held.
 func (s *Store) publish(snap *snapshot) {
 	s.snap.Store(snap)
+	if s.published != nil {
+		close(s.published)
+		s.published = nil
+	}
 	select {
 	case s.flatten <- struct{}{}:
 	default:

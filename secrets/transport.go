@@ -15,7 +15,10 @@ import (
 // refresh is forced as Call forces it: the first 401 after a quiet spell
 // always reads the source again, and further ones at most once per the
 // Store's minimum backoff (waiting for a forced refresh already under way),
-// so a revoked credential does not send every request to the backend.
+// so a revoked credential does not send every request to the backend. When
+// the refresh finds nothing newer, the request waits for a newer credential
+// as Call does (see WithAuthWait); inside a wrapped call, a wait that ran
+// out is not repeated by the call around it.
 //
 // Inside a call wrapped by WrapTool or Call, the credential comes from the
 // call's View (see ViewFrom), so a request and the handler around it see the
@@ -75,12 +78,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, nil // cannot be replayed
 	}
 	// The Store may hold a newer credential already; if not, refresh it,
-	// at most once per minimum backoff, whatever the rate of 401s.
-	fresh, err := t.store.Get(ctx, t.key)
-	if err == nil && fresh.sameAs(cred) {
-		_ = t.store.refreshStale(ctx, t.store.cfg.backoffMin, []string{t.key})
-		fresh, err = t.store.Get(ctx, t.key)
+	// at most once per minimum backoff whatever the rate of 401s, and wait
+	// for one.
+	if !t.store.afterAuthFailure(ctx, view, []string{t.key}, t.store.cfg.authWait) {
+		return resp, nil
 	}
+	fresh, err := t.store.Get(ctx, t.key)
 	if err != nil || fresh.sameAs(cred) {
 		return resp, nil
 	}

@@ -59,6 +59,7 @@ func (s *Store) examine(ctx context.Context, jobs []*job) {
 		if j.err != nil || j.res.Unchanged {
 			continue
 		}
+		j.res.Versions = b.adoptable(j.res.Versions)
 		if b.loaded && sameValues(b.versions, j.res.Versions) {
 			continue
 		}

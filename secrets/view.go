@@ -23,6 +23,11 @@ type View struct {
 	mu    sync.Mutex
 	later map[string]*entry // keys loaded after the View was made
 	used  map[string]struct{}
+	// waited is set when a wait for a newer credential (see WithAuthWait)
+	// on this View ran out: a call that already waited does not wait
+	// again, however many layers (a Transport inside WrapTool) see the
+	// failure.
+	waited bool
 }
 
 // View returns a View of the Store's current values.
@@ -135,6 +140,21 @@ func (v *View) Keys() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// heldVersion returns the version id of the value key selects from, as the
+// View holds it, or "" when it holds none.
+func (v *View) heldVersion(key string) string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	e := v.snap.get(key)
+	if l := v.later[key]; l != nil {
+		e = l
+	}
+	if e == nil || e.err != nil {
+		return ""
+	}
+	return e.whole.Current.Version()
 }
 
 // changedSince reports whether any of keys serves another version now than
