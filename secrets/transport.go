@@ -1,6 +1,7 @@
 package secrets
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 )
@@ -70,7 +71,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, err
 	}
-	resp, err := t.base.RoundTrip(t.withCredential(req, cred))
+	authed, err := t.withCredential(req, cred)
+	if err != nil {
+		closeBody(req)
+		return nil, err
+	}
+	resp, err := t.base.RoundTrip(authed)
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
@@ -87,7 +93,15 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || fresh.sameAs(cred) {
 		return resp, nil
 	}
-	retry := req.Clone(ctx)
+	retry, err := t.withCredential(req, fresh)
+	if err != nil {
+		// The new version cannot be sent either: the caller learns why
+		// rather than get the old credential's 401.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		closeBody(req)
+		return nil, err
+	}
 	if req.GetBody != nil {
 		body, err := req.GetBody()
 		if err != nil {
@@ -97,14 +111,49 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
-	return t.base.RoundTrip(t.withCredential(retry, fresh))
+	return t.base.RoundTrip(retry)
 }
 
-func (t *Transport) withCredential(req *http.Request, cred Secret) *http.Request {
+// withCredential returns a copy of req with the credential in the header.
+// A value that a header field cannot carry (a line break, as an editor
+// leaves at the end of a file, or another control character) is not sent:
+// net/http would refuse the request with "invalid header field value" and
+// name neither the key nor the cause. The error wraps ErrInvalid, names the
+// key and the header, and holds nothing of the value.
+func (t *Transport) withCredential(req *http.Request, cred Secret) (*http.Request, error) {
+	v := t.prefix + cred.Reveal()
+	if why := headerValueProblem(v); why != "" {
+		return nil, &Error{Op: "transport", Key: t.key, Err: fmt.Errorf(
+			"%w: the value cannot go into the %s header: it holds %s", ErrInvalid, t.header, why)}
+	}
 	r := req.Clone(req.Context())
-	r.Header.Set(t.header, t.prefix+cred.Reveal())
-	return r
+	r.Header.Set(t.header, v)
+	return r, nil
 }
+
+// headerValueProblem says why v cannot be a header field value (RFC 9110
+// section 5.5: no control character but horizontal tab), or returns "". It
+// names the offending byte's class, never its position or the text around
+// it.
+func headerValueProblem(v string) string {
+	for i := 0; i < len(v); i++ {
+		b := v[i]
+		if (b >= 0x20 && b != 0x7f) || b == '\t' {
+			continue
+		}
+		switch {
+		case (b == '\n' || b == '\r') && i >= len(v)-2 && trailingLineEnd(v[i:]):
+			return "a trailing newline (as an editor writes at the end of a file; remove it, or trim it where the value is read)"
+		case b == '\n' || b == '\r':
+			return "a line break"
+		default:
+			return fmt.Sprintf("the control character 0x%02x", b)
+		}
+	}
+	return ""
+}
+
+func trailingLineEnd(s string) bool { return s == "\n" || s == "\r\n" || s == "\r" }
 
 func closeBody(req *http.Request) {
 	if req.Body != nil {
