@@ -197,6 +197,16 @@ func (s *Store) apply(jobs []*job, atomic, last bool, failed map[string]*Error) 
 			// value is healthy again.
 			b.failures, b.lastErr, b.lastOp, b.lastErrAt = 0, nil, "", time.Time{}
 			b.next = now.Add(s.ttlJittered())
+			if by := j.res.Versions.RefreshBy; !by.IsZero() && by.Before(b.next) {
+				// The source asked to be read again sooner (a lease's
+				// renewal point, a scheduled rotation); never sooner than
+				// a minimum backoff, so that a date already past costs
+				// one fetch per backoff, not a busy loop.
+				b.next = by
+				if soon := now.Add(s.cfg.backoffMin); b.next.Before(soon) {
+					b.next = soon
+				}
+			}
 		}
 		if j.start < b.noticeAt {
 			// A change was signalled after this fetch began: it may have

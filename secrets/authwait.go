@@ -187,5 +187,5 @@ func (b *baseState) adoptable(v Versions) Versions {
 	if b.failedAuth == "" || v.Pending.IsZero() || v.Current.Version() != b.failedAuth {
 		return v
 	}
-	return Versions{Current: v.Pending, Previous: v.Current}
+	return Versions{Current: v.Pending, Previous: v.Current, RefreshBy: v.RefreshBy}
 }

@@ -25,7 +25,9 @@
 // From then on the Store polls the source every TTL (less a random jitter) in
 // the background, and reads never wait for it. Sources that can push changes
 // (Watcher), tell cheaply that nothing changed (ChangeDetector) or fetch many
-// keys in one call (BatchFetcher) are used that way.
+// keys in one call (BatchFetcher) are used that way. A source may also ask to
+// be read again by a given time (Versions.RefreshBy: a lease to renew, a
+// rotation scheduled at the backend), which the Store honours before the TTL.
 //
 // When a refresh fails the Store keeps serving the last good value, records
 // the error in the key's Status and retries with exponential backoff. By

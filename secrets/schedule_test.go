@@ -1,10 +1,14 @@
 package secrets_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/rotorhq/rotor/internal/fakeclock"
 
 	"github.com/rotorhq/rotor/secrets"
 )
@@ -114,5 +118,56 @@ func TestSchedulerWakes(t *testing.T) {
 	f.waitRound()
 	if f.src.count("k") != n+1 || f.get("k").Reveal() != "v" {
 		t.Fatalf("retry missed: fetches %d", f.src.count("k"))
+	}
+}
+
+// hintSrc answers with a refresh hint a fixed time after the clock's now.
+type hintSrc struct {
+	clock interface{ Now() time.Time }
+	in    atomic.Int64 // a time.Duration
+	n     atomic.Int64
+}
+
+func (h *hintSrc) Fetch(ctx context.Context, key string) (secrets.Versions, error) {
+	h.n.Add(1)
+	v := secrets.Versions{Current: secrets.NewSecretString(key, "v1", "value")}
+	v.RefreshBy = h.clock.Now().Add(time.Duration(h.in.Load()))
+	return v, nil
+}
+
+// TestRefreshByBringsThePollForward: a source's refresh hint (a lease to
+// renew) is honoured before the TTL, and a hint already past costs one fetch
+// per minimum backoff, not a busy loop.
+func TestRefreshByBringsThePollForward(t *testing.T) {
+	clk := fakeclock.New(epoch)
+	src := &hintSrc{clock: clk}
+	src.in.Store(int64(10 * time.Second))
+	st, err := secrets.New(src, secrets.WithClock(clk), secrets.WithTTL(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	if _, err := st.Get(ctx, "lease"); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := st.Status("lease")
+	if want := epoch.Add(10 * time.Second); !s.NextRefresh.Equal(want) {
+		t.Fatalf("next refresh at %v, want the hint %v", s.NextRefresh, want)
+	}
+	if err := clk.WaitTimerAt(ctx, epoch.Add(10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(10 * time.Second)
+	eventually(t, "the hinted refresh", func() bool { return src.n.Load() == 2 })
+
+	// A hint in the past: the next refresh comes a minimum backoff later.
+	src.in.Store(int64(-time.Minute))
+	if err := st.Refresh(ctx, "lease"); err != nil {
+		t.Fatal(err)
+	}
+	s, _ = st.Status("lease")
+	if want := clk.Now().Add(secrets.DefaultBackoffMin); !s.NextRefresh.Equal(want) {
+		t.Fatalf("next refresh at %v, want a minimum backoff from now (%v)", s.NextRefresh, want)
 	}
 }

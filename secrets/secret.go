@@ -228,6 +228,16 @@ type Versions struct {
 	Current  Secret
 	Previous Secret
 	Pending  Secret
+
+	// RefreshBy, when not zero, is when the source asks to be read again
+	// at the latest: the point at which a lease should be renewed or
+	// replaced, a static role's next rotation, a secret's next scheduled
+	// rotation. The Store then refreshes the key by that time as well as
+	// every TTL (never sooner than a minimum backoff after a fetch). It is
+	// a hint about the versions, not part of them: a change of RefreshBy
+	// alone is not a change of the value. A source may set it on a
+	// Result that answers Unchanged.
+	RefreshBy time.Time
 }
 
 // Field applies Secret.Field to each version, with its rules: an empty name,

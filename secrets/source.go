@@ -38,8 +38,9 @@ type Request struct {
 type Result struct {
 	Versions Versions
 	// Unchanged reports that the versions are still those of Known: the
-	// Store keeps its values and only notes that they are current. A source
-	// may set it only when Known.Current is not zero.
+	// Store keeps its values and only notes that they are current (and
+	// Versions.RefreshBy, if the source sets it). A source may set it only
+	// when Known.Current is not zero.
 	Unchanged bool
 	Err       error
 }
