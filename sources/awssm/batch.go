@@ -21,10 +21,12 @@ import (
 // query) are read with BatchGetSecretValue, up to MaxBatchSize secrets a
 // call. For a request with known versions whose AWSCURRENT still has the
 // known VersionId the answer is Unchanged, so a round over unchanged secrets
-// costs one call per twenty. For the others FetchMany reads AWSPREVIOUS
-// with GetSecretValue, one call each. Keys with a query, a lone key, and keys
-// the batch left unanswered are polled one by one as FetchIfChanged and
-// Fetch do.
+// costs one call per twenty. For the others FetchMany asks DescribeSecret
+// which versions carry AWSPREVIOUS and AWSPENDING, one call each, and reads
+// those it does not hold by VersionId. Keys with a query, keys whose known
+// versions include a pending one (a batch sees AWSCURRENT only, and could not
+// tell that it was discarded), a lone key, and keys the batch left
+// unanswered are polled one by one as FetchIfChanged and Fetch do.
 //
 // Failures are per key. An entry of the response's Errors becomes the error
 // of its key (ResourceNotFoundException → secrets.ErrNotFound,
@@ -54,7 +56,10 @@ func (s *Source) FetchMany(ctx context.Context, reqs []secrets.Request) []secret
 			res[i].Err = err
 		case ctx.Err() != nil:
 			res[i].Err = ctxError(r, ctx.Err())
-		case r.tracksCurrent() && s.batch && !s.batchOff.Load():
+		case r.tracksCurrent() && s.batch && !s.batchOff.Load() && q.Known.Pending.IsZero():
+			// A key with a known pending version is polled alone: a batch
+			// sees AWSCURRENT only, so it could not tell that the pending
+			// version was discarded.
 			batched = append(batched, item{i: i, r: r})
 		default:
 			follow = append(follow, followUp{i: i, r: r})
@@ -102,12 +107,14 @@ type item struct {
 }
 
 // A followUp is the per-secret work left after the batches: with cur set,
-// reading AWSPREVIOUS to go with the AWSCURRENT the batch returned;
-// otherwise polling the key on its own.
+// finding the AWSPREVIOUS and AWSPENDING to go with the AWSCURRENT the batch
+// returned (whose staging labels are stages); otherwise polling the key on
+// its own.
 type followUp struct {
-	i   int
-	r   secretRef
-	cur secrets.Secret
+	i      int
+	r      secretRef
+	cur    secrets.Secret
+	stages []string
 }
 
 // chunk groups items into batches of at most MaxBatchSize distinct secret
@@ -178,7 +185,7 @@ func (s *Source) batchChunk(ctx context.Context, reqs []secrets.Request, items [
 			case !known.Current.IsZero() && known.Current.Version() == cur.Version():
 				res[it.i] = secrets.Result{Unchanged: true}
 			default:
-				follow = append(follow, followUp{i: it.i, r: it.r, cur: cur})
+				follow = append(follow, followUp{i: it.i, r: it.r, cur: cur, stages: e.VersionStages})
 			}
 		}
 	}
@@ -240,7 +247,11 @@ func (s *Source) followUp(ctx context.Context, req secrets.Request, f followUp, 
 	var r secrets.Result
 	switch {
 	case !f.cur.IsZero():
-		r.Versions, r.Err = s.withPrevious(ctx, f.r, f.cur)
+		var unchanged bool
+		r.Versions, unchanged, r.Err = s.assemble(ctx, f.r, req.Known, f.cur, f.stages)
+		if unchanged {
+			r = secrets.Result{Unchanged: true}
+		}
 	case !req.Known.Current.IsZero():
 		r = s.detect(ctx, f.r, req.Known)
 	default:

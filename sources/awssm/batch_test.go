@@ -67,14 +67,14 @@ func TestFetchManyMixedRequests(t *testing.T) {
 	}
 	srv.ResetCalls()
 	res := src.FetchMany(ctxT(t), reqs)
-	want := []struct{ cur, prev string }{
-		{"p3", "p2"}, {"p2", ""}, {"p4", ""}, {"\x00\x01\x02\xff", ""}, {"p3", "p2"}, {"p3", "p2"}, {"p3", "p2"}, {"p2", ""},
+	want := []struct{ cur, prev, pend string }{
+		{"p3", "p2", "p4"}, {"p2", "", ""}, {"p4", "", ""}, {"\x00\x01\x02\xff", "", ""}, {"p3", "p2", "p4"}, {"p3", "p2", "p4"}, {"p3", "p2", "p4"}, {"p2", "", ""},
 	}
 	for i, w := range want {
 		r := res[i]
-		if r.Err != nil || r.Unchanged || r.Versions.Current.Reveal() != w.cur || r.Versions.Previous.Reveal() != w.prev {
-			t.Fatalf("result %d (%s): current %q previous %q err %v", i, reqs[i].Key,
-				r.Versions.Current.Reveal(), r.Versions.Previous.Reveal(), r.Err)
+		if r.Err != nil || r.Unchanged || r.Versions.Current.Reveal() != w.cur || r.Versions.Previous.Reveal() != w.prev || r.Versions.Pending.Reveal() != w.pend {
+			t.Fatalf("result %d (%s): current %q previous %q pending %q err %v", i, reqs[i].Key,
+				r.Versions.Current.Reveal(), r.Versions.Previous.Reveal(), r.Versions.Pending.Reveal(), r.Err)
 		}
 	}
 	if v := res[2].Versions.Current.Version(); v != pending {
@@ -83,9 +83,10 @@ func TestFetchManyMixedRequests(t *testing.T) {
 	if !errors.Is(res[8].Err, secrets.ErrInvalid) {
 		t.Fatalf("unknown query parameter: err = %v", res[8].Err)
 	}
-	// One batch for the five plain keys (three ids), one AWSPREVIOUS read per
-	// plain request, one read for each of the three keys with a query.
-	if c := srv.Calls(); c["BatchGetSecretValue"] != 1 || c["GetSecretValue"] != 5+3 {
+	// One batch for the five plain keys (three ids); per plain request one
+	// DescribeSecret, and for mix/plain's four the reads of AWSPREVIOUS and
+	// AWSPENDING by id; one read for each of the three keys with a query.
+	if c := srv.Calls(); c["BatchGetSecretValue"] != 1 || c["DescribeSecret"] != 5 || c["GetSecretValue"] != 4*2+3 {
 		t.Fatalf("calls = %v", c)
 	}
 }
@@ -189,17 +190,18 @@ func TestBatchTransientFailure(t *testing.T) {
 }
 
 // TestRotationBetweenBatchAndPrevious: AWSCURRENT moves after the batch read
-// it and before AWSPREVIOUS is read. The source notices (AWSPREVIOUS is the
-// version it read as current) and returns a pair that existed.
+// it and before DescribeSecret names AWSPREVIOUS. The source takes the
+// versions DescribeSecret names, reading the new current by id, and returns
+// a pair that existed.
 func TestRotationBetweenBatchAndPrevious(t *testing.T) {
 	srv, src := newSource(t)
 	reqs := seed(t, srv, src, "race", 2)
 	second := srv.Put("race-000", "three")
-	remove := srv.AddFault(smtest.Fault{Op: "GetSecretValue", Kind: smtest.Hold, Count: 1})
+	remove := srv.AddFault(smtest.Fault{Op: "DescribeSecret", Kind: smtest.Hold, Count: 1})
 	srv.ResetCalls()
 	done := make(chan []secrets.Result, 1)
 	go func() { done <- src.FetchMany(context.Background(), reqs) }()
-	if err := srv.WaitForCalls(ctxT(t), "GetSecretValue", 1); err != nil {
+	if err := srv.WaitForCalls(ctxT(t), "DescribeSecret", 1); err != nil {
 		t.Fatal(err)
 	}
 	third := srv.Put("race-000", "four") // while AWSPREVIOUS is being read

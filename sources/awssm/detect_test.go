@@ -36,27 +36,42 @@ func TestFetchIfChangedCosts(t *testing.T) {
 	if r, c := poll(known); !r.Unchanged || c["DescribeSecret"] != 1 || len(c) != 1 {
 		t.Fatalf("unchanged: %+v %v", r, c)
 	}
-	// AWSPENDING appearing is not a change.
+	// createSecret stages a pending version: a change, which reads the new
+	// version alone.
 	pending := srv.Put("det/key", "three", "AWSPENDING")
-	if r, c := poll(known); !r.Unchanged || len(c) != 1 {
+	r, c := poll(known)
+	if r.Unchanged || r.Versions.Pending.Reveal() != "three" || r.Versions.Current.Version() != second ||
+		c["DescribeSecret"] != 1 || c["GetSecretValue"] != 1 || len(c) != 2 {
 		t.Fatalf("with AWSPENDING: %+v %v", r, c)
 	}
-	// finishSecret: AWSCURRENT moves to the pending version. One
-	// DescribeSecret and one GetSecretValue for the new version; the new
-	// AWSPREVIOUS is the version already known.
+	staged := r.Versions
+	// Polled again during the rotation: unchanged, one call.
+	if r, c := poll(staged); !r.Unchanged || len(c) != 1 {
+		t.Fatalf("with AWSPENDING known: %+v %v", r, c)
+	}
+	// finishSecret: AWSCURRENT moves to the pending version, which keeps
+	// AWSPENDING (a pending that is current is none). One DescribeSecret and
+	// no read: the new current and the new previous are both known.
 	if _, err := client.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
 		SecretId: aws.String("det/key"), VersionStage: aws.String("AWSCURRENT"),
 		MoveToVersionId: aws.String(pending), RemoveFromVersionId: aws.String(second),
 	}); err != nil {
 		t.Fatal(err)
 	}
-	r, c := poll(known)
-	if r.Unchanged || r.Versions.Current.Reveal() != "three" || r.Versions.Previous.Version() != second || c["DescribeSecret"] != 1 || c["GetSecretValue"] != 1 {
-		t.Fatalf("after the rotation: %v, current %q", c, r.Versions.Current.Reveal())
+	r, c = poll(staged)
+	if r.Unchanged || r.Versions.Current.Reveal() != "three" || r.Versions.Previous.Version() != second || !r.Versions.Pending.IsZero() || len(c) != 1 {
+		t.Fatalf("after the rotation: %v, current %q, pending %q", c, r.Versions.Current.Reveal(), r.Versions.Pending.Version())
+	}
+	// Polled with versions known from before the rotation began, the new
+	// current is read.
+	r, c = poll(known)
+	if r.Unchanged || r.Versions.Current.Reveal() != "three" || c["DescribeSecret"] != 1 || c["GetSecretValue"] != 1 {
+		t.Fatalf("after the rotation, the pending version not known: %v", c)
 	}
 	rotated := r.Versions
 	// A rollback (AWSCURRENT back to the old version) reads nothing: both
-	// versions are known.
+	// versions are known. AWSPENDING stays on the version rolled back from,
+	// which is no longer current: the pending version again.
 	if _, err := client.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
 		SecretId: aws.String("det/key"), VersionStage: aws.String("AWSCURRENT"),
 		MoveToVersionId: aws.String(second), RemoveFromVersionId: aws.String(pending),
@@ -64,7 +79,7 @@ func TestFetchIfChangedCosts(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, c = poll(rotated)
-	if r.Unchanged || r.Versions.Current.Version() != second || r.Versions.Previous.Version() != pending || len(c) != 1 {
+	if r.Unchanged || r.Versions.Current.Version() != second || r.Versions.Previous.Version() != pending || r.Versions.Pending.Version() != pending || len(c) != 1 {
 		t.Fatalf("after a rollback: %v", c)
 	}
 }
@@ -180,7 +195,8 @@ func TestDescribeDenied(t *testing.T) {
 		if r.Err != nil || !r.Unchanged {
 			t.Fatalf("round %d: %+v", round, r)
 		}
-		if c := srv.Calls(); c["DescribeSecret"] != wantDescribe || c["GetSecretValue"] != 2 {
+		// By label: AWSCURRENT, AWSPREVIOUS and AWSPENDING (neither exists).
+		if c := srv.Calls(); c["DescribeSecret"] != wantDescribe || c["GetSecretValue"] != 3 {
 			t.Fatalf("round %d: calls = %v", round, c)
 		}
 	}

@@ -1,8 +1,8 @@
 // Package awssm is a secrets.Source for AWS Secrets Manager, on
 // aws-sdk-go-v2. It serves a secret's AWSCURRENT and AWSPREVIOUS versions
-// together, polls for rotations with the cheapest call that can tell, and
-// reads many secrets in one BatchGetSecretValue call when a Store refreshes
-// them together.
+// together, with AWSPENDING while a rotation is in progress, polls for
+// rotations with the cheapest call that can tell, and reads many secrets in
+// one BatchGetSecretValue call when a Store refreshes them together.
 //
 // # Setting up
 //
@@ -33,7 +33,8 @@
 // Secret names cannot contain '?', so a query is unambiguous:
 //
 //   - no query (or versionStage=AWSCURRENT): the secret as it rotates,
-//     AWSCURRENT as the current version and AWSPREVIOUS as the previous one.
+//     AWSCURRENT as the current version, AWSPREVIOUS as the previous one and
+//     AWSPENDING as the pending one.
 //   - versionStage=<label>: the version that carries another staging label,
 //     AWSPENDING during a rotation for instance, with no previous version.
 //     It follows the label as it moves.
@@ -53,26 +54,61 @@
 // the zero Secret, not an error. Values stored as SecretString and as
 // SecretBinary both work; Secret.Bytes returns the bytes of either.
 //
+// Pending is the version labelled AWSPENDING when that version is not also
+// AWSCURRENT: the value a rotation has staged (its createSecret step) and not
+// yet made current (its finishSecret step). AWS's single-user rotation sets
+// the password downstream in between (setSecret), when only the pending
+// value works; the Store of package secrets tries it when the served value
+// fails authentication. AWSPENDING left on the current version after a
+// finished rotation, as some rotation functions leave it, is no pending
+// version; AWSPENDING left on the version a rollback moved AWSCURRENT away
+// from is one (it may be what the database holds). A pending version that
+// is discarded (AWSPENDING removed) is gone from Pending at the next poll
+// that sees it, and one without a value (a failed rotation can leave
+// AWSPENDING on an empty version) is none rather than an error. A throttle
+// or a refusal while reading it fails the fetch, as for AWSPREVIOUS: an
+// answer without it would tell the Store that the candidate is gone.
+//
 // # Polling cost
 //
 // Every operation is counted in API calls, which is what AWS bills ($0.05 per
 // 10,000) and throttles:
 //
-//	first load, Refresh, Fetch of one key   2 GetSecretValue (AWSCURRENT, AWSPREVIOUS); 1 with a query
+//	first load, Refresh, Fetch of one key   1 DescribeSecret + 1 GetSecretValue per version:
+//	                                          2 never rotated, 3 rotated, 4 during a rotation;
+//	                                          1 GetSecretValue with a query
 //	background poll of one key, unchanged   1 DescribeSecret
-//	  ... after a rotation                  + 1 GetSecretValue (the new AWSCURRENT)
+//	  ... a pending version staged          + 1 GetSecretValue (the AWSPENDING version)
+//	  ... the rotation finished             nothing more (both versions are held)
+//	  ... a pending version discarded       nothing more
+//	  ... a rotation never seen pending     + 1 GetSecretValue (the new AWSCURRENT)
 //	refresh round of n keys, unchanged      ⌈n/20⌉ BatchGetSecretValue
-//	  ... per key that rotated              + 1 GetSecretValue (its AWSPREVIOUS)
-//	Refresh or Reload of n keys             ⌈n/20⌉ BatchGetSecretValue + n GetSecretValue
+//	  ... per key with a pending version    1 DescribeSecret, instead of its twentieth of a batch
+//	  ... per key that rotated              + 1 DescribeSecret (+ 1 GetSecretValue for a staged version)
+//	Refresh or Reload of n keys             ⌈n/20⌉ BatchGetSecretValue + n DescribeSecret
+//	                                          + 1 GetSecretValue per AWSPREVIOUS and per AWSPENDING
 //
 // A poll of one key (secrets.ChangeDetector) asks DescribeSecret, whose
-// VersionIdsToStages tells which versions carry AWSCURRENT and AWSPREVIOUS,
-// instead of reading the values: one call instead of two, no value crosses
-// the network or gets decrypted when nothing changed, and DescribeSecret has
-// the highest quota of the service (40,000 calls a second per region, against
-// 10,000 for GetSecretValue). After a rotation only the new AWSCURRENT is
-// read: the old one, now AWSPREVIOUS, is the version the Store already holds,
-// and versions never change. AWSPENDING coming and going is not a change.
+// VersionIdsToStages tells which versions carry AWSCURRENT, AWSPREVIOUS and
+// AWSPENDING, instead of reading the values: one call instead of three, no
+// value crosses the network or gets decrypted when nothing changed, and
+// DescribeSecret has the highest quota of the service (40,000 calls a second
+// per region, against 10,000 for GetSecretValue). Only the versions the
+// Store does not hold are read: versions never change, so after a rotation
+// the old AWSCURRENT, now AWSPREVIOUS, is not read again, and neither is the
+// pending version that became AWSCURRENT.
+//
+// A full read asks DescribeSecret first too, and reads the versions it names
+// by VersionId. Before AWSPENDING was served a full read cost two
+// GetSecretValue calls (AWSCURRENT, AWSPREVIOUS); it now costs one more for a
+// rotated secret, because no call returns more than one value and only
+// DescribeSecret (or a read of the AWSPENDING label, which fails when there
+// is none) tells whether a pending version exists. DescribeSecret first
+// costs nothing more for a secret never rotated (two calls, as before, where
+// reading the three labels would cost three, two of them failing and logged
+// by CloudTrail), and the versions read are those of one instant. Only a
+// full read during a rotation costs four. Reading labels is what the source
+// falls back to where DescribeSecret is refused.
 //
 // # Batching
 //
@@ -82,8 +118,18 @@
 // BatchGetSecretValue call and compares each AWSCURRENT VersionId with the
 // one the Store holds: a round over 100 unchanged secrets costs 5 calls,
 // where per-key polling costs 100. A batch sees AWSCURRENT only; a move of
-// AWSPREVIOUS alone (rare: rotations move both) is seen by the next
-// Refresh, Reload or single-key poll. A batch also reads the values, so
+// AWSPREVIOUS alone (rare: rotations move both), and a pending version being
+// staged, are seen by the next Refresh, Reload or single-key poll. That is
+// when a pending version matters: the Store refreshes a key whose served
+// value fails authentication, with a full read, which sees it. A key whose
+// pending version the Store holds is left out of the batch and polled with
+// DescribeSecret, so that a discarded pending version is seen in the next
+// round (a batch could not tell) and the rotation's end costs no read: one
+// call a round for each secret while it is in rotation. After a rotation the
+// batch has read the new AWSCURRENT; one DescribeSecret tells the rest.
+// ListSecrets, which lists the labels of many secrets in one call, is not
+// used: AWS documents that it may lag changes by five minutes, longer than
+// many rotations take. A batch also reads the values, so
 // each poll of a secret is decrypted and logged by CloudTrail as a
 // GetSecretValue event; polling with DescribeSecret does neither, at one
 // call per secret. WithBatch(false) chooses that.
@@ -148,7 +194,7 @@
 //	}
 //
 // GetSecretValue reads values (Fetch, and after a change); DescribeSecret
-// polls single keys. BatchGetSecretValue has no resource-level permissions,
+// polls single keys and names the versions a full read reads. BatchGetSecretValue has no resource-level permissions,
 // hence "*"; AWS checks secretsmanager:GetSecretValue for each secret it
 // returns, so it reaches no secret the first statement does not grant. The
 // source names secrets and never uses Filters, so secretsmanager:ListSecrets
@@ -158,7 +204,10 @@
 // Only secretsmanager:GetSecretValue is required. Without the second
 // statement (or with WithBatch(false)) refresh rounds poll each key with
 // DescribeSecret; without secretsmanager:DescribeSecret as well, a key is
-// polled by reading its values, two GetSecretValue calls. The source learns
+// read and polled by staging label, three GetSecretValue calls (AWSCURRENT,
+// AWSPREVIOUS, AWSPENDING; two when one of the first two also carries
+// AWSPENDING), and a move of AWSCURRENT between them fails the read with
+// secrets.ErrTransient, to be tried again. The source learns
 // which calls are refused from the first AccessDeniedException of each and
 // does not make them again, so CloudTrail does not fill with denials.
 package awssm

@@ -147,13 +147,14 @@ func TestErrorClassification(t *testing.T) {
 				noLeak(t, err)
 			}
 
-			_, err = src.Fetch(ctxFor(), key)
-			check("Fetch", err, tc.as)
-
 			asDescribe := tc.as
 			if tc.asDescribe != nil {
 				asDescribe = tc.asDescribe
 			}
+			// Fetch asks DescribeSecret first.
+			_, err = src.Fetch(ctxFor(), key)
+			check("Fetch", err, asDescribe)
+
 			r := src.FetchIfChanged(ctxFor(), secrets.Request{Key: key, Known: known})
 			check("FetchIfChanged", r.Err, asDescribe)
 
@@ -210,8 +211,9 @@ func TestPerSecretBatchErrors(t *testing.T) {
 			t.Fatalf("result %d: err = %v, want %v", i, res[i].Err, w.class)
 		}
 	}
-	// One batch call, and one GetSecretValue for b/ok's AWSPREVIOUS.
-	if c := srv.Calls(); c["BatchGetSecretValue"] != 1 || c["GetSecretValue"] != 1 || srv.TotalCalls() != 2 {
+	// One batch call, and one DescribeSecret for b/ok's AWSPREVIOUS and
+	// AWSPENDING (it has neither).
+	if c := srv.Calls(); c["BatchGetSecretValue"] != 1 || c["DescribeSecret"] != 1 || srv.TotalCalls() != 2 {
 		t.Fatalf("calls = %v", c)
 	}
 }
@@ -227,7 +229,7 @@ func (s stubAPI) GetSecretValue(context.Context, *secretsmanager.GetSecretValueI
 }
 
 func (s stubAPI) DescribeSecret(context.Context, *secretsmanager.DescribeSecretInput, ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error) {
-	return nil, errors.New("not used")
+	return &secretsmanager.DescribeSecretOutput{VersionIdsToStages: map[string][]string{"v1": {"AWSCURRENT"}}}, nil
 }
 
 func (s stubAPI) BatchGetSecretValue(context.Context, *secretsmanager.BatchGetSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.BatchGetSecretValueOutput, error) {

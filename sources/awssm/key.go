@@ -13,6 +13,7 @@ import (
 const (
 	stageCurrent  = "AWSCURRENT"
 	stagePrevious = "AWSPREVIOUS"
+	stagePending  = "AWSPENDING"
 )
 
 // secretRef is a parsed key: the secret and which of its versions is wanted.
