@@ -10,8 +10,25 @@
 // A verified token fills the SDK's TokenInfo: UserID from sub, Scopes from
 // the scope claim (a space-separated string, RFC 8693 and RFC 9068) and the
 // scp claim (a string or an array of strings, as several identity providers
-// write it), Expiration from exp. The middleware then checks the required
-// scopes (403 when one is missing) and the expiration.
+// write it), Expiration from exp. Scopes is nil when the token has neither
+// claim. The middleware then checks the required scopes (403 when one is
+// missing) and the expiration.
+//
+// The MCP authorization specification makes an MCP server an OAuth 2.0
+// protected resource. A Resource does that part: it serves the resource's
+// metadata (RFC 9728) at its well-known URL, puts the metadata URL in the
+// 401's WWW-Authenticate header (through the SDK's RequireBearerToken), and
+// checks the scopes each tool needs, answering 403 with
+// error="insufficient_scope" so that a client can ask for more:
+//
+//	res := &mcpauth.Resource{
+//		URL:                  "https://mcp.example.com/mcp",
+//		AuthorizationServers: []string{"https://auth.example.com"},
+//		ToolScopes:           map[string][]string{"query_orders": {"orders:read"}},
+//	}
+//	server.AddReceivingMiddleware(res.ToolScopeMiddleware())
+//	h, err := res.Handler(mcpauth.TokenVerifier(verifier), nil, mcp.NewStreamableHTTPHandler(getServer, nil))
+//	http.ListenAndServe(":8080", h) // /mcp, and /.well-known/oauth-protected-resource/mcp
 //
 // A token that fails verification yields an error that wraps
 // auth.ErrInvalidToken, so the client gets a 401 (with a WWW-Authenticate
@@ -108,13 +125,18 @@ type claims struct {
 
 var errScopeType = errors.New("scope claim is neither a string nor an array of strings")
 
-// Validate parses scope and scp into c.scopes, without duplicates.
+// Validate parses scope and scp into c.scopes, without duplicates. The
+// scopes are nil when the token has neither claim, and not nil (maybe
+// empty) when it has one: Resource.AllowUnscoped tells the two apart.
 func (c *claims) Validate() error {
 	c.scopes = nil
 	for _, raw := range []json.RawMessage{c.Scope, c.Scp} {
 		list, err := parseScopes(raw)
 		if err != nil {
 			return err
+		}
+		if c.scopes == nil && len(raw) > 0 && string(raw) != "null" {
+			c.scopes = []string{}
 		}
 		for _, s := range list {
 			if !contains(c.scopes, s) {
