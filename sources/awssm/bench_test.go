@@ -24,10 +24,39 @@ func BenchmarkRefreshRound100PerKey(b *testing.B) {
 	benchRound(b, awssm.WithBatch(false))
 }
 
-func benchRound(b *testing.B, opts ...awssm.Option) {
-	srv, src := newSource(b, opts...)
+// BenchmarkRefreshRound100InRotation is the batched round with 5 of the 100
+// secrets in rotation (a pending version known): those are polled with
+// DescribeSecret, the other 95 batched.
+func BenchmarkRefreshRound100InRotation(b *testing.B) {
+	benchRound(b, withPending(5))
+}
+
+// withPending, given to benchRound, stages a pending version for the first n
+// secrets and has the round know it.
+type withPending int
+
+func benchRound(b *testing.B, opts ...any) {
+	var srcOpts []awssm.Option
+	pending := 0
+	for _, o := range opts {
+		switch o := o.(type) {
+		case awssm.Option:
+			srcOpts = append(srcOpts, o)
+		case withPending:
+			pending = int(o)
+		}
+	}
+	srv, src := newSource(b, srcOpts...)
 	reqs := seed(b, srv, src, "bench", 100)
 	ctx := ctxT(b)
+	for i := range pending {
+		srv.Put(reqs[i].Key, "pending", "AWSPENDING")
+		r := src.FetchIfChanged(ctx, reqs[i])
+		if r.Err != nil || r.Versions.Pending.IsZero() {
+			b.Fatalf("staging: %+v", r)
+		}
+		reqs[i].Known = r.Versions
+	}
 	srv.ResetCalls()
 	b.ReportAllocs()
 	b.ResetTimer()

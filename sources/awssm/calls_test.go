@@ -114,3 +114,61 @@ func TestReloadOf100Secrets(t *testing.T) {
 		}
 	}
 }
+
+// TestRefreshRoundWithRotationsInProgress: a Store's round over 100 secrets
+// of which 3 have a pending version costs the batch calls of the other 97
+// and one DescribeSecret for each of the 3, and sees their rotations end.
+func TestRefreshRoundWithRotationsInProgress(t *testing.T) {
+	srv, src := newSource(t)
+	st, clk := newStore(t, src)
+	ctx := ctxT(t)
+	c := srv.Client()
+	keys := make([]string, 100)
+	inRotation := map[int]bool{3: true, 42: true, 99: true}
+	for i := range keys {
+		name := fmt.Sprintf("fleet/app-%03d", i)
+		srv.Put(name, "first")
+		srv.Put(name, "second")
+		if inRotation[i] {
+			stage(t, c, name, token1, "third")
+		}
+		keys[i] = "awssm://" + name
+		if _, err := st.Get(ctx, keys[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range inRotation {
+		if s, _ := st.Status(keys[i]); s.PendingVersion != token1 {
+			t.Fatalf("%s: pending version %q after the first load, want %q", keys[i], s.PendingVersion, token1)
+		}
+	}
+	srv.ResetCalls()
+	clk.Advance(st.WorstCaseStaleness())
+	waitStatuses(t, st, clk, keys, refreshedAt(clk.Now()))
+	if calls := srv.Calls(); calls["BatchGetSecretValue"] != 5 || calls["DescribeSecret"] != 3 || srv.TotalCalls() != 8 {
+		t.Fatalf("round over 100 secrets, 3 in rotation: %v, want 5 BatchGetSecretValue and 3 DescribeSecret", calls)
+	}
+
+	// One rotation discarded, one finished: the next round costs the same
+	// and reads no value.
+	discarded, finished := "fleet/app-003", "fleet/app-042"
+	moveStage(t, c, discarded, "AWSPENDING", token1, "")
+	old, err := st.Versions(ctx, "awssm://"+finished)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moveStage(t, c, finished, "AWSCURRENT", old.Current.Version(), token1)
+	srv.ResetCalls()
+	clk.Advance(st.WorstCaseStaleness())
+	waitStatuses(t, st, clk, keys, refreshedAt(clk.Now()))
+	if calls := srv.Calls(); calls["GetSecretValue"] != 0 || srv.TotalCalls() != 8 {
+		t.Fatalf("round after a discard and a finish: %v, want 8 calls and no GetSecretValue", calls)
+	}
+	if s, _ := st.Status("awssm://" + discarded); s.PendingVersion != "" {
+		t.Fatalf("discarded: pending version %q still known", s.PendingVersion)
+	}
+	v, err := st.Versions(ctx, "awssm://"+finished)
+	if err != nil || v.Current.Reveal() != "third" || v.Previous.Version() != old.Current.Version() || !v.Pending.IsZero() {
+		t.Fatalf("finished: current %q pending %q, err %v", v.Current.Reveal(), v.Pending.Version(), err)
+	}
+}
