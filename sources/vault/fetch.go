@@ -19,17 +19,20 @@ import (
 const maxPreviousReads = 3
 
 // Fetch returns the secret at key: for KV v2 its latest version as Current
-// and the newest earlier version that is neither deleted nor destroyed as
-// Previous; for KV v1 its value as Current and no Previous. See the package
-// documentation for keys, values and errors.
+// (or, while a rotation is in progress, the version its marks name current,
+// with the staged one as Pending) and the newest earlier version that is
+// neither deleted nor destroyed as Previous; for KV v1 its value as Current
+// and no Previous. See the package documentation for keys, values, the
+// rotation marks and errors.
 func (s *Source) Fetch(ctx context.Context, key string) (secrets.Versions, error) {
 	r := s.fetch(ctx, key, secrets.Versions{}, false)
 	return r.Versions, r.Err
 }
 
 // FetchIfChanged implements secrets.ChangeDetector. For KV v2 it reads the
-// secret's metadata, one call, and answers Unchanged when the current and
-// previous version numbers are those of req.Known; otherwise it reads the
+// secret's metadata, one call, and answers Unchanged when the current,
+// previous and pending version numbers are those of req.Known (a version
+// staged, promoted or discarded is a change); otherwise it reads the
 // versions it does not hold already (versions never change once written).
 // For KV v1, which keeps no metadata, it reads the value and compares
 // version ids. Without req.Known it is Fetch.
@@ -86,42 +89,18 @@ func (s *Source) fetchV1(ctx context.Context, k secretKey, loc location, known s
 }
 
 func (s *Source) fetchV2(ctx context.Context, k secretKey, loc location, known secrets.Versions, conditional bool) secrets.Result {
-	mdPath := loc.mount + "/metadata/" + loc.rel
-	var md *api.Secret
-	err := s.do(ctx, func(c *api.Client) (err error) {
-		md, err = c.Logical().ReadWithContext(ctx, mdPath)
-		return err
-	})
+	meta, err := s.readMetadata(ctx, k, loc)
 	if err != nil {
-		return secrets.Result{Err: classify(ctx, "read", mdPath, err)}
+		return secrets.Result{Err: err}
 	}
-	if md == nil || md.Data == nil {
-		return secrets.Result{Err: newError(secrets.ErrNotFound, "read", mdPath, "", nil)}
+	vw := meta.viewOf(time.Now())
+	if vw.missing != "" {
+		return secrets.Result{Err: newError(secrets.ErrNotFound, "read", k.path, vw.missing, nil)}
 	}
-	meta, ok := parseMetadata(md.Data)
-	if !ok {
-		return secrets.Result{Err: newError(secrets.ErrInvalid, "read", mdPath, "unexpected metadata", nil)}
-	}
-	now := time.Now()
-	cur := meta.current
-	if cur <= 0 {
-		return secrets.Result{Err: newError(secrets.ErrNotFound, "read", k.path, "no version written", nil)}
-	}
-	if st, ok := meta.versions[cur]; ok {
-		if st.destroyed {
-			return secrets.Result{Err: newError(secrets.ErrNotFound, "read", k.path, "latest version "+strconv.Itoa(cur)+" is destroyed", nil)}
-		}
-		if st.deleted(now) {
-			return secrets.Result{Err: newError(secrets.ErrNotFound, "read", k.path, "latest version "+strconv.Itoa(cur)+" is deleted", nil)}
-		}
-	}
-	cands := meta.live(cur, now)
-	curID, prevID := strconv.Itoa(cur), ""
-	if len(cands) > 0 {
-		prevID = strconv.Itoa(cands[0])
-	}
-	if conditional && known.Current.Version() == curID && known.Previous.Version() == prevID &&
-		known.Previous.IsZero() == (prevID == "") {
+	curID, prevID, pendID := vw.ids()
+	if conditional && known.Current.Version() == curID &&
+		known.Previous.Version() == prevID && known.Previous.IsZero() == (prevID == "") &&
+		known.Pending.Version() == pendID && known.Pending.IsZero() == (pendID == "") {
 		return secrets.Result{Unchanged: true}
 	}
 	// Versions never change once written, so a version the Store holds
@@ -133,18 +112,20 @@ func (s *Source) fetchV2(ctx context.Context, k secretKey, loc location, known s
 			return known.Current, true
 		case !known.Previous.IsZero() && known.Previous.Version() == id:
 			return known.Previous, true
+		case !known.Pending.IsZero() && known.Pending.Version() == id:
+			return known.Pending, true
 		}
 		return secrets.Secret{}, false
 	}
 
 	current, ok := held(curID)
 	if !ok {
-		data, found, err := s.readVersion(ctx, loc, cur)
+		data, found, err := s.readVersion(ctx, loc, vw.current)
 		if err != nil {
 			return secrets.Result{Err: err}
 		}
 		if !found {
-			return secrets.Result{Err: newError(secrets.ErrNotFound, "read", k.path, "latest version "+curID+" is deleted", nil)}
+			return secrets.Result{Err: newError(secrets.ErrNotFound, "read", k.path, "version "+curID+", the current one, is deleted", nil)}
 		}
 		value, ok, err := valueOf(data, k.field)
 		if err != nil {
@@ -158,7 +139,7 @@ func (s *Source) fetchV2(ctx context.Context, k secretKey, loc location, known s
 
 	var previous secrets.Secret
 	reads := 0
-	for _, n := range cands {
+	for _, n := range vw.prev {
 		id := strconv.Itoa(n)
 		if sec, ok := held(id); ok {
 			previous = sec
@@ -182,7 +163,48 @@ func (s *Source) fetchV2(ctx context.Context, k secretKey, loc location, known s
 		}
 		break
 	}
-	return secrets.Result{Versions: secrets.Versions{Current: current, Previous: previous}}
+
+	// A pending version that turns out deleted, or lacks the selected
+	// field, is no pending version (of that field).
+	var pending secrets.Secret
+	if vw.pending > 0 {
+		if sec, ok := held(pendID); ok {
+			pending = sec
+		} else {
+			data, found, err := s.readVersion(ctx, loc, vw.pending)
+			if err != nil {
+				return secrets.Result{Err: err}
+			}
+			if found {
+				if value, ok, err := valueOf(data, k.field); err == nil && ok {
+					pending = secrets.NewSecret(k.key, pendID, value)
+				}
+			}
+		}
+	}
+	return secrets.Result{Versions: secrets.Versions{Current: current, Previous: previous, Pending: pending}}
+}
+
+// readMetadata reads the metadata of a KV v2 secret. A secret that does not
+// exist is ErrNotFound.
+func (s *Source) readMetadata(ctx context.Context, k secretKey, loc location) (kvMetadata, error) {
+	mdPath := loc.mount + "/metadata/" + loc.rel
+	var md *api.Secret
+	err := s.do(ctx, func(c *api.Client) (err error) {
+		md, err = c.Logical().ReadWithContext(ctx, mdPath)
+		return err
+	})
+	if err != nil {
+		return kvMetadata{}, classify(ctx, "read", mdPath, err)
+	}
+	if md == nil || md.Data == nil {
+		return kvMetadata{}, newError(secrets.ErrNotFound, "read", mdPath, "", nil)
+	}
+	meta, ok := parseMetadata(md.Data)
+	if !ok {
+		return kvMetadata{}, newError(secrets.ErrInvalid, "read", mdPath, "unexpected metadata", nil)
+	}
+	return meta, nil
 }
 
 // readVersion reads version n of a KV v2 secret. found is false for a
@@ -210,8 +232,10 @@ func (s *Source) readVersion(ctx context.Context, loc location, n int) (data map
 
 // kvMetadata is what the source uses of a KV v2 secret's metadata.
 type kvMetadata struct {
-	current  int
-	versions map[int]versionState
+	current     int // current_version: the latest version written
+	versions    map[int]versionState
+	custom      map[string]string // custom_metadata
+	maxVersions int               // the key's max_versions; 0: the mount's
 }
 
 type versionState struct {
@@ -250,7 +274,17 @@ func parseMetadata(data map[string]any) (kvMetadata, bool) {
 	if !ok {
 		return kvMetadata{}, false
 	}
-	m := kvMetadata{current: cur, versions: map[int]versionState{}}
+	m := kvMetadata{current: cur, versions: map[int]versionState{}, custom: map[string]string{}}
+	if cm, ok := data["custom_metadata"].(map[string]any); ok {
+		for k, v := range cm {
+			if s, ok := v.(string); ok {
+				m.custom[k] = s
+			}
+		}
+	}
+	if mv, ok := toInt(data["max_versions"]); ok {
+		m.maxVersions = mv
+	}
 	vs, _ := data["versions"].(map[string]any)
 	for k, raw := range vs {
 		n, err := strconv.Atoi(k)
