@@ -115,7 +115,10 @@ type JWTKey struct {
 	HMACBytes int
 	// Encoding is how the new key is written; "" writes it as the current
 	// value is written: EncodeJWK for a JSON value, EncodePEM otherwise
-	// (PEM, "base64:", a raw HMAC secret).
+	// (PEM, "base64:", a raw HMAC secret). The new value always holds one
+	// key: a JWK Set or a {"current", "previous"} pair is replaced by a
+	// single JWK, and Verifiers read the replaced value, as previous, as
+	// they read it before (a pair by its current key).
 	Encoding JWTEncoding
 	// GracePeriod is how long the consumers' Verifiers accept the previous
 	// key (their jwtkeys.WithGracePeriod); 0 means

@@ -570,3 +570,41 @@ func TestJWTMinOverlap(t *testing.T) {
 		t.Fatalf("MinOverlap with the default grace period = %v", got)
 	}
 }
+
+// TestJWTFromPair: a current value in jwtkeys' {"current", "previous"} form
+// is rotated into a single JWK of the same kind; the pair, now previous,
+// keeps verifying its current key through the overlap.
+func TestJWTFromPair(t *testing.T) {
+	ctx := ctxT(t)
+	w := newJWTWorld(t, &rotate.JWTKey{Algorithm: rotate.ES256})
+	a1, _ := w.key.Generate()
+	a0, _ := w.key.Generate()
+	pair, _ := json.Marshal(map[string]json.RawMessage{"current": a1, "previous": a0})
+	w.src.Set(jwtKeyName, string(pair))
+	w.key.Algorithm = "" // the kind of the pair's current key
+	w.refresh(t, ctx)
+	oldTok, oldKID := w.sign(t, ctx)
+	hook := func(_ string, step secrets.RotationStep, recorded bool) error {
+		if step == secrets.StepPromoted && recorded {
+			w.refresh(t, ctx)
+			if _, err := w.verifier.Verify(ctx, oldTok); err != nil {
+				t.Errorf("during the overlap, a token of the pair's current key: %v", err)
+			}
+		}
+		return nil
+	}
+	a := newAgent(t, w.src, w.key, w.clk, "a", rotate.WithOverlap(w.key.MinOverlap(jwtTTL)), rotate.WithStepHook(hook))
+	if _, err := runClocked(t, w.clk, func() (rotate.Report, error) { return a.Rotate(ctx, jwtKeyName) }); err != nil {
+		t.Fatal(err)
+	}
+	v := w.refresh(t, ctx)
+	var j struct{ Kty, Crv, Kid string }
+	if err := json.Unmarshal(v.Current.Bytes(), &j); err != nil || j.Kty != "EC" || j.Crv != "P-256" {
+		t.Fatalf("the new value is not an EC P-256 JWK (kty %q crv %q, err %v)", j.Kty, j.Crv, err)
+	}
+	if _, kid := w.sign(t, ctx); kid != j.Kid || kid == oldKID {
+		t.Fatalf("the Signer signs with kid %q, want the new JWK's %q", kid, j.Kid)
+	}
+	_, err := w.verifier.Verify(ctx, oldTok)
+	wantRefused(t, "a token of the pair's key after the revoke", err, jwtkeys.ErrUnknownKey)
+}
