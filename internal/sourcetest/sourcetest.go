@@ -53,6 +53,13 @@ type Config struct {
 	// Settle, when set, is called after each Harness.Set or Delete for
 	// sources whose backend becomes consistent later (none here needs it).
 	Settle func(t *testing.T)
+	// NotWritable, when set, says that the source writes (it implements
+	// secrets.Stager or secrets.RotationRecorder) but that the keys of this
+	// configuration cannot be written (a read-only layout, such as a
+	// Kubernetes secret volume for the file source), and the class of error
+	// it refuses them with. The Write section then checks that every write
+	// fails with an error wrapping it, holds no value and changes nothing.
+	NotWritable error
 }
 
 // canary is a value the suite writes and then looks for in every error: a

@@ -24,6 +24,10 @@ func testWrite(t *testing.T, cfg Config) {
 	if !stager && !recorder && !remover {
 		t.Skip("the source does not write")
 	}
+	if cfg.NotWritable != nil {
+		testWriteRefused(t, cfg)
+		return
+	}
 	if stager {
 		t.Run("Stage", func(t *testing.T) { testStage(t, cfg) })
 		t.Run("StageConflicts", func(t *testing.T) { testStageConflicts(t, cfg) })
