@@ -50,3 +50,39 @@ func Example() {
 	// api_key: k-123
 	// printed: [REDACTED]
 }
+
+// ExampleSource_Stage stages a new value beside a file, promotes it, and
+// reads it from a Source started afterwards, as a restarted server would:
+// the replaced value is still its previous version.
+func ExampleSource_Stage() {
+	dir, err := os.MkdirTemp("", "rotor-file-stage-")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+	if err := os.WriteFile(filepath.Join(dir, "api_key"), []byte("old-key"), 0o600); err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	src, err := file.New(file.WithDir(dir))
+	if err != nil {
+		panic(err)
+	}
+	v, _ := src.Fetch(ctx, "api_key")
+	id, err := src.Stage(ctx, "api_key", secrets.StageRequest{Current: v.Current.Version(), Value: []byte("new-key")})
+	if err != nil {
+		panic(err)
+	}
+	v, _ = src.Fetch(ctx, "api_key")
+	fmt.Println("staged: current", v.Current.Reveal(), "pending", v.Pending.Reveal())
+	if err := src.Promote(ctx, "api_key", id, v.Current.Version()); err != nil {
+		panic(err)
+	}
+
+	restarted, _ := file.New(file.WithDir(dir))
+	v, _ = restarted.Fetch(ctx, "api_key")
+	fmt.Println("promoted: current", v.Current.Reveal(), "previous", v.Previous.Reveal())
+	// Output:
+	// staged: current old-key pending new-key
+	// promoted: current new-key previous old-key
+}

@@ -108,6 +108,54 @@
 // minute by default) Watch also reports that anything may have changed, in
 // case an event was lost; the Store then checks every key of the Source, at
 // the cost of a stat each.
+//
+// # Rotation
+//
+// The Source is a secrets.Rotatable and a secrets.PreviousRemover: a
+// rotation agent (package secrets/rotate, the examples/rotator command) can
+// stage, promote and discard versions of a key and keep its rotation record.
+// It keeps them in hidden files beside the key's file dir/name:
+//
+//	dir/.name.rotor-pending          the staged value, reported by Fetch as Versions.Pending
+//	dir/.name.rotor-previous-<id>    the value that version <id> replaced
+//	dir/.name.rotor-rotation         the rotation record (JSON: ids, steps, times; no value)
+//	dir/.name.rotor-lock             a write lock, held for the milliseconds of one write
+//	dir/.name.rotor-tmp-*            a write in progress
+//
+// The leading dot keeps them out of ls, of shell globs and of tools that
+// take a directory's visible files for secrets; the Source itself never
+// lists a directory (a key names one file), and refuses to write a key
+// named like one of these files.
+//
+// Every write is made whole in a temporary file, synced, and renamed into
+// place, and the directory synced: a reader sees a file before or after a
+// write, never a part. Promote renames the pending file over the key's
+// file, so readers never find the key missing or half-replaced. Every
+// check-and-set (Stage, Promote, Discard, RemovePrevious, SaveRotation)
+// runs under the key's write lock: a lock file made with O_EXCL, which works
+// across processes and on NFS. A writer that dies leaves it behind; it
+// expires after WithLockExpiry (30 seconds by default), when the next writer
+// breaks it and removes the temporary files left with it.
+//
+// Previous versions survive restarts: Promote writes the value it replaces
+// to ".name.rotor-previous-<id>", named after the version it is the previous
+// of, and while that version is current Fetch reports the copy as Previous
+// (in a restarted process too), in place of what the Source remembers.
+// RemovePrevious empties the copy, so that no process reports a previous
+// version any more. A file written by hand after a rotation has another
+// version id, so no copy matches, and Previous is again what the Source has
+// seen.
+//
+// Only a key that is a regular file of its own in a writable directory can
+// be written. A symbolic link (the visible names of a Kubernetes secret
+// volume or a Secrets Store CSI mount, which point through "..data"), a file
+// inside such a volume, and a file on a read-only file system (a mounted
+// Secret, a Docker secret) are refused with ErrNotWritable: their writer
+// (kubelet, the CSI driver) would undo or fight the change, and the rotation
+// belongs where they copy from. Files written by Vault Agent or a deploy
+// tool are regular files and can be written, as long as that tool does not
+// write them too. For a key never rotated, reading costs two more stats (of
+// files that do not exist) and nothing else changes.
 package file
 
 import (
@@ -151,12 +199,19 @@ type Source struct {
 	clock   secrets.Clock
 	maxSize int64
 
+	lockExpiry time.Duration
+	owner      string // written in lock files: host and process
+
 	// wallNow is the clock file times are compared with: the wall clock,
 	// which file systems use, and not the injected one. Tests replace it.
 	wallNow func() time.Time
 	// testHookRead, when set, runs after a file's bytes are read and before
 	// the file is examined again. Tests use it to change a file mid-read.
 	testHookRead atomic.Pointer[func(path string)]
+	// testHookCommit, when set, runs when a write holds its lock and has
+	// written its temporary file, before it renames it into place. Tests
+	// use it to stop a writer there, as a crash would.
+	testHookCommit atomic.Pointer[func(dst string)]
 
 	mu       sync.Mutex
 	paths    map[string]*entry // by cleaned absolute path
@@ -170,11 +225,13 @@ type Source struct {
 type entry struct {
 	path string
 	sem  chan struct{} // capacity 1
+	wsem chan struct{} // capacity 1: held by this process's writer of path
 
 	// Guarded by sem.
 	cur, prev content
 	stat      os.FileInfo // of the file cur was last read from; nil if none
 	readAt    time.Time   // wall-clock time of that read
+	rot       rotation    // the rotation's files beside it, as of that read
 
 	// Guarded by Source.mu.
 	keys     map[string]struct{} // the keys that named this path
@@ -192,10 +249,11 @@ type content struct {
 type Option func(*config) error
 
 type config struct {
-	dir     string
-	resync  time.Duration
-	clock   secrets.Clock
-	maxSize int64
+	dir        string
+	resync     time.Duration
+	clock      secrets.Clock
+	maxSize    int64
+	lockExpiry time.Duration
 }
 
 // WithDir sets the directory in which relative keys are names, as in a
@@ -265,20 +323,23 @@ func WithMaxSize(n int64) Option {
 // New returns a Source configured by opts. It does no I/O: files are read
 // when they are fetched.
 func New(opts ...Option) (*Source, error) {
-	cfg := config{resync: DefaultResync, clock: secrets.SystemClock, maxSize: DefaultMaxSize}
+	cfg := config{resync: DefaultResync, clock: secrets.SystemClock, maxSize: DefaultMaxSize, lockExpiry: DefaultLockExpiry}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
 			return nil, err
 		}
 	}
+	host, _ := os.Hostname()
 	return &Source{
-		dir:      cfg.dir,
-		resync:   cfg.resync,
-		clock:    cfg.clock,
-		maxSize:  cfg.maxSize,
-		wallNow:  time.Now,
-		paths:    map[string]*entry{},
-		sessions: map[*session]struct{}{},
+		dir:        cfg.dir,
+		resync:     cfg.resync,
+		clock:      cfg.clock,
+		maxSize:    cfg.maxSize,
+		lockExpiry: cfg.lockExpiry,
+		owner:      fmt.Sprintf("%s/%d", host, os.Getpid()),
+		wallNow:    time.Now,
+		paths:      map[string]*entry{},
+		sessions:   map[*session]struct{}{},
 	}, nil
 }
 
@@ -353,7 +414,7 @@ func (s *Source) lookup(key string) (*entry, error) {
 	defer s.mu.Unlock()
 	e := s.paths[path]
 	if e == nil {
-		e = &entry{path: path, sem: make(chan struct{}, 1), keys: map[string]struct{}{}}
+		e = &entry{path: path, sem: make(chan struct{}, 1), wsem: make(chan struct{}, 1), keys: map[string]struct{}{}}
 		s.paths[path] = e
 	}
 	if _, ok := e.keys[key]; !ok {
@@ -403,8 +464,18 @@ func (e *entry) versions(key string) secrets.Versions {
 	if e.cur.id != "" {
 		v.Current = secrets.NewSecretString(key, e.cur.id, e.cur.value)
 	}
-	if e.prev.id != "" {
-		v.Previous = secrets.NewSecretString(key, e.prev.id, e.prev.value)
+	prev := e.prev
+	switch e.rot.prevState {
+	case linkedValue:
+		prev = e.rot.prev
+	case linkedNone:
+		prev = content{}
+	}
+	if prev.id != "" && prev.id != e.cur.id {
+		v.Previous = secrets.NewSecretString(key, prev.id, prev.value)
+	}
+	if p := e.rot.pend; p.id != "" && p.id != e.cur.id {
+		v.Pending = secrets.NewSecretString(key, p.id, p.value)
 	}
 	return v
 }
@@ -429,6 +500,7 @@ func (s *Source) update(ctx context.Context, e *entry) error {
 		e.cur = content{id: id, value: string(r.data)}
 	}
 	e.stat, e.readAt = r.stat, r.at
+	e.rot = s.readRotation(e.path, id)
 
 	s.mu.Lock()
 	if r.resolved != e.resolved {
@@ -465,15 +537,17 @@ func (s *Source) unmoved(e *entry) bool {
 	s.mu.Lock()
 	known := e.resolved
 	s.mu.Unlock()
-	return resolved == known && sameStat(fi, e.stat)
+	return resolved == known && sameStat(fi, e.stat) && s.rotationUnmoved(e)
 }
 
 // sameIDs reports whether a and b hold the same version ids.
 func sameIDs(a, b secrets.Versions) bool {
 	return a.Current.Version() == b.Current.Version() &&
 		a.Previous.Version() == b.Previous.Version() &&
+		a.Pending.Version() == b.Pending.Version() &&
 		a.Current.IsZero() == b.Current.IsZero() &&
-		a.Previous.IsZero() == b.Previous.IsZero()
+		a.Previous.IsZero() == b.Previous.IsZero() &&
+		a.Pending.IsZero() == b.Pending.IsZero()
 }
 
 // quote quotes a key or path for an error message, cut to a bounded length

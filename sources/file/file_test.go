@@ -104,6 +104,7 @@ func TestConformance(t *testing.T) {
 				return src, &volumeHarness{src: src, vol: vol}
 			},
 			KeepsPrevious: true,
+			NotWritable:   file.ErrNotWritable,
 		})
 	})
 }

@@ -249,3 +249,45 @@ func TestWithin(t *testing.T) {
 		}
 	}
 }
+
+// TestDetectorSeesPendingOfQuietFile: FetchIfChanged of a quiet file whose
+// stat has not moved still reports a version staged beside it, and one
+// discarded.
+func TestDetectorSeesPendingOfQuietFile(t *testing.T) {
+	ctx := testCtx(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "token"), []byte("value"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := mustNew(t, WithDir(dir))
+	src.wallNow = func() time.Time { return time.Now().Add(time.Hour) }
+	v, err := src.Fetch(ctx, "token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := mustNew(t, WithDir(dir))
+	id, err := other.Stage(ctx, "token", secrets.StageRequest{Current: v.Current.Version(), Value: []byte("next")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := src.FetchIfChanged(ctx, secrets.Request{Key: "token", Known: v})
+	if r.Err != nil || r.Unchanged || r.Versions.Pending.Version() != id {
+		t.Fatalf("after a stage: unchanged %v, pending %q, err %v", r.Unchanged, r.Versions.Pending.Version(), r.Err)
+	}
+	if err := other.Discard(ctx, "token", id); err != nil {
+		t.Fatal(err)
+	}
+	r2 := src.FetchIfChanged(ctx, secrets.Request{Key: "token", Known: r.Versions})
+	if r2.Err != nil || r2.Unchanged || !r2.Versions.Pending.IsZero() {
+		t.Fatalf("after a discard: unchanged %v, pending %q, err %v", r2.Unchanged, r2.Versions.Pending.Version(), r2.Err)
+	}
+}
+
+// TestReadOnlyFileSystem: EROFS from a write is ErrNotWritable and
+// ErrPermission.
+func TestReadOnlyFileSystem(t *testing.T) {
+	err := writeIOErr("stage", "/x", &fs.PathError{Op: "open", Path: "/x", Err: syscall.EROFS})
+	if !errors.Is(err, ErrNotWritable) || !errors.Is(err, secrets.ErrPermission) {
+		t.Fatalf("err = %v", err)
+	}
+}
