@@ -84,13 +84,15 @@ const (
 //     otherwise open again (jwtkeys.ErrUnknownKey for a token with the old
 //     kid, once a consumer's Store has seen the removal).
 //
-// The previous key is never removed before GracePeriod has passed since the
-// promotion: until then InUse reports it in use, so that the Agent waits
-// (up to WithOverlapDeadline), and Revoke refuses, leaving the rotation
-// unfinished for a later run. Tokens signed with the old key therefore stop
-// verifying only once every verifier had its full grace period, which
+// With MinOverlap as the overlap, tokens signed with the old key stop
+// verifying only once every Verifier that saw the rotation within
+// MinOverlapFactor × TTL of the promotion had its full grace period, which
 // jwtkeys asks to cover a token's lifetime and the time a rotation takes to
-// reach every process.
+// reach every process. Whatever the overlap, the previous key is never
+// removed before GracePeriod has passed since the promotion: until then
+// InUse reports it in use (the Agent logs that it waits, up to
+// WithOverlapDeadline), and Revoke refuses, leaving the rotation unfinished
+// for a later run, which revokes.
 //
 // Restore has nothing to undo: a key that failed was never current, and the
 // Agent discards it from the store.
@@ -99,8 +101,10 @@ const (
 // parsing errors are jwtkeys', which hold none either.
 //
 // A JWTKey is safe for concurrent use once configured; its methods do not
-// modify it. Set and Verify each start, and close before they return, a
-// throwaway secrets.Store over the versions they check (two goroutines).
+// modify it. Set, Verify, and Check and Next when Algorithm is "", sign and
+// verify probe tokens through throwaway secrets.Stores over the versions
+// they check, each closed (its goroutines stopped) before the method
+// returns.
 type JWTKey struct {
 	// Algorithm is the kind of key made: HS256, Ed25519 (EdDSA), ES256
 	// (ECDSA P-256) or RS256 (RSA). "" keeps the kind of the current key,
@@ -122,8 +126,9 @@ type JWTKey struct {
 	Encoding JWTEncoding
 	// GracePeriod is how long the consumers' Verifiers accept the previous
 	// key (their jwtkeys.WithGracePeriod); 0 means
-	// jwtkeys.DefaultGracePeriod. The previous key is removed no sooner
-	// than this after the promotion.
+	// jwtkeys.DefaultGracePeriod (for Verifiers given 0, which refuse the
+	// previous key at once, any positive value will do). The previous key
+	// is removed no sooner than this after the promotion.
 	GracePeriod time.Duration
 	// Options are the jwtkeys options the consumers give their Verifiers
 	// and Signers that bear on the key material (WithKeyFormat,
