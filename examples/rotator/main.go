@@ -1,0 +1,329 @@
+// Command rotator rotates the password of a PostgreSQL role whose
+// credentials are kept in a file, the db.json that examples/mcpserver (and
+// any server reading it with sources/file) uses:
+//
+//	{"username": "app", "password": "..."}
+//
+// It runs the rotation agent of package secrets/rotate: a new password is
+// staged beside the file (never written over it first), set on the
+// database, verified by logging in, promoted by an atomic rename, and the
+// old one is retired after the consumers' overlap. Every step is recorded
+// in a hidden file beside db.json, so a rotator killed at any point and
+// started again finishes or undoes the rotation, and two rotators never
+// rotate one file at once. Run it with -h for the flags.
+//
+//	rotator -secrets /etc/app -db postgres://db:5432/app -ttl 1m                  # once, single role
+//	ROTOR_ADMIN_DSN=postgres://admin:...@db:5432/app \
+//	  rotator -secrets /etc/app -db postgres://db:5432/app -roles app_a,app_b -every 720h -sighup-pidfile /run/app.pid
+//
+// Only files are supported as the store for now: Vault KV v2 needs
+// sources/vault to implement the write side of rotation (secrets.Stager,
+// secrets.RotationRecorder), which it does not yet.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rotorhq/rotor/secrets"
+	"github.com/rotorhq/rotor/secrets/rotate"
+	"github.com/rotorhq/rotor/sources/file"
+)
+
+// The environment variables the rotator reads. Credentials come from the
+// environment, never from flags, which other users see in ps.
+const (
+	// AdminDSNEnv holds the connection string of a role allowed to ALTER
+	// ROLE the rotated roles. Required for -roles; optional for a single
+	// role, which then changes its own password.
+	AdminDSNEnv = "ROTOR_ADMIN_DSN"
+	// WebhookEnv holds a URL to POST the outcome of each rotation to (a
+	// Slack-compatible JSON message). Optional.
+	WebhookEnv = "ROTOR_WEBHOOK_URL"
+	// StopAtEnv, for crash drills, names a step ("staged", "set",
+	// "verified", "promoted", "overlapped") at which the rotator stops
+	// once the step is recorded ("set,unrecorded": once it took effect,
+	// before it is recorded), prints "stopped at STEP" and waits to be
+	// killed.
+	StopAtEnv = "ROTOR_ROTATOR_STOP_AT"
+)
+
+// Exit codes.
+const (
+	exitOK         = 0
+	exitFailed     = 1 // failed or stopped part-way: run again to resume
+	exitUsage      = 2
+	exitRolledBack = 3 // the new password failed; the old one stays
+	exitInProgress = 4 // another rotator holds the file's rotation
+)
+
+const usageText = `rotator rotates the password of a PostgreSQL role kept in a JSON file
+({"username": ..., "password": ...}, as examples/mcpserver's db.json).
+
+Each rotation: a new random password is staged beside the file (hidden file
+.NAME.rotor-pending; servers reading the file are not served it), set on the
+database, verified by logging in, then renamed over the file. The rotator
+then waits the overlap (at least 3 x -ttl, and until no session of the old
+credential is left, up to -overlap-deadline) so that every server has picked
+the new password up, and revokes the old credential. A failed login rolls back:
+the database is given the password the file holds again. Every step is
+recorded in .NAME.rotor-rotation: a rotator killed at any point and started
+again finishes or undoes the rotation, and only one rotation of a file runs
+at a time.
+
+Single role (default): the role named in the file changes its own password,
+or is changed by $ROTOR_ADMIN_DSN's role if set. Sessions already open stay
+open; new logins need the new password from the moment it is set, so the
+servers must try the pending password after a failed login (rotor's Store
+does).
+
+Alternating roles (-roles a,b): two roles with the same grants; each
+rotation sets a new password on the role not in use and switches the file to
+it; the old role keeps working through the overlap, then gets a random
+password. Needs $ROTOR_ADMIN_DSN.
+
+Usage:
+  rotator -secrets DIR -db URL -ttl DURATION [flags]
+
+Examples:
+  rotator -secrets /etc/app -db postgres://db:5432/app -ttl 1m
+  ROTOR_ADMIN_DSN=postgres://admin@db:5432/app rotator -secrets /etc/app \
+      -db postgres://db:5432/app -ttl 1m -roles app_a,app_b -every 720h -jitter 24h \
+      -sighup-pidfile /run/mcpserver.pid
+
+Environment:
+  ROTOR_ADMIN_DSN    connection string of a role that may ALTER ROLE the rotated
+                     roles (required with -roles)
+  ROTOR_WEBHOOK_URL  URL to POST each outcome to (Slack-compatible "text" field)
+
+Exit status: 0 rotated; 1 failed or stopped part-way (run again to resume);
+2 bad flags; 3 rolled back (the old password stays); 4 another rotator is
+rotating this file.
+
+Flags:
+`
+
+// options are the parsed flags.
+type options struct {
+	dir, key     string
+	dbURL        string
+	roles        []string
+	ttl          time.Duration
+	overlap      time.Duration
+	deadline     time.Duration
+	every        time.Duration
+	jitter       time.Duration
+	pidFile      string
+	owner        string
+	lease        time.Duration
+	poll         time.Duration
+	passwordSize int
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// parse parses the command line; it writes usage and errors to stderr.
+func parse(args []string, stderr io.Writer) (options, error) {
+	var o options
+	var roles string
+	fs := flag.NewFlagSet("rotator", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usageText)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&o.dir, "secrets", "", "directory holding the credentials file (the servers' -secrets directory); required")
+	fs.StringVar(&o.key, "key", "db.json", "name of the credentials file in -secrets")
+	fs.StringVar(&o.dbURL, "db", "", "PostgreSQL URL without credentials, e.g. postgres://db:5432/app?sslmode=require; the rotator logs in with the file's credentials to verify them; required")
+	fs.StringVar(&roles, "roles", "", "two roles to alternate between, e.g. app_a,app_b (default: rotate the single role named in the file)")
+	fs.DurationVar(&o.ttl, "ttl", 0, "the servers' refresh interval (their Store TTL, mcpserver's -ttl): how late a server may pick up a new password; required")
+	fs.DurationVar(&o.overlap, "overlap", 0, "how long the old password keeps working after the new one is promoted (default and minimum: 3 x -ttl)")
+	fs.DurationVar(&o.deadline, "overlap-deadline", 0, "the longest wait for sessions of the old credential to end before it is revoked anyway (default: 4 x -overlap)")
+	fs.DurationVar(&o.every, "every", 0, "rotate whenever the password is older than this, until stopped (e.g. 720h); 0 rotates once and exits")
+	fs.DurationVar(&o.jitter, "jitter", 0, "with -every: rotate up to this much earlier, at random, so that many files do not rotate at once")
+	fs.StringVar(&o.pidFile, "sighup-pidfile", "", "file holding the PID of a server to send SIGHUP once the new password is promoted, so it reloads at once")
+	fs.StringVar(&o.owner, "owner", "", "the name this rotator records as the owner of a rotation (default: host/pid/random); a rotator started again under the same name resumes its own unfinished rotation at once instead of waiting for -lease. Never give two running rotators the same name")
+	fs.DurationVar(&o.lease, "lease", rotate.DefaultLease, "how long a recorded rotation keeps other rotators out after its owner stops renewing it (it crashed)")
+	fs.DurationVar(&o.poll, "poll", rotate.DefaultPollInterval, "during the overlap, how often to check whether sessions of the old credential remain")
+	fs.IntVar(&o.passwordSize, "password-length", 0, "length of the new passwords, at least 16 (default 32)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	var problems []string
+	if fs.NArg() > 0 {
+		problems = append(problems, fmt.Sprintf("unexpected arguments %q", fs.Args()))
+	}
+	if o.dir == "" {
+		problems = append(problems, "-secrets is required")
+	}
+	if !filepath.IsLocal(o.key) {
+		problems = append(problems, "-key must name a file inside -secrets")
+	}
+	if o.dbURL == "" {
+		problems = append(problems, "-db is required")
+	}
+	if o.ttl <= 0 {
+		problems = append(problems, "-ttl is required: the servers' refresh interval, which the overlap must cover three times")
+	}
+	if roles != "" {
+		o.roles = strings.Split(roles, ",")
+		if len(o.roles) != 2 || o.roles[0] == "" || o.roles[1] == "" || o.roles[0] == o.roles[1] {
+			problems = append(problems, "-roles takes two distinct role names, comma-separated")
+		}
+	}
+	if o.every < 0 || o.jitter < 0 || (o.every == 0 && o.jitter > 0) || (o.every > 0 && o.jitter >= o.every) {
+		problems = append(problems, "-jitter needs -every and must be shorter than it")
+	}
+	if len(problems) > 0 {
+		err := errors.New(strings.Join(problems, "; "))
+		fmt.Fprintf(stderr, "rotator: %v (run rotator -h for help)\n", err)
+		return o, err
+	}
+	return o, nil
+}
+
+// run is the command: it returns the exit status.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	o, err := parse(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		return exitUsage
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	admin := getenv(AdminDSNEnv)
+	if len(o.roles) > 0 && admin == "" {
+		fmt.Fprintf(stderr, "rotator: -roles needs $%s, a role that may ALTER ROLE both\n", AdminDSNEnv)
+		return exitUsage
+	}
+	dir, err := filepath.Abs(o.dir)
+	if err != nil {
+		fmt.Fprintf(stderr, "rotator: -secrets: %v\n", err)
+		return exitUsage
+	}
+	src, err := file.New(file.WithDir(dir))
+	if err != nil {
+		fmt.Fprintf(stderr, "rotator: %v\n", err)
+		return exitUsage
+	}
+	target := &rotate.Postgres{DSN: o.dbURL, Admin: admin, Roles: o.roles, Policy: rotate.PasswordPolicy{Length: o.passwordSize}}
+	opts := []rotate.Option{
+		rotate.WithLogger(log), rotate.WithLease(o.lease), rotate.WithPollInterval(o.poll),
+		rotate.WithNotify(sighupOnPromote(o.pidFile, log)),
+	}
+	if o.overlap > 0 {
+		opts = append(opts, rotate.WithOverlap(o.overlap))
+	}
+	if o.deadline > 0 {
+		opts = append(opts, rotate.WithOverlapDeadline(o.deadline))
+	}
+	if o.owner != "" {
+		opts = append(opts, rotate.WithOwner(o.owner))
+	}
+	if url := getenv(WebhookEnv); url != "" {
+		opts = append(opts, rotate.WithNotify(rotate.Webhook(url, nil, 10*time.Second, log)))
+	}
+	if stopAt := getenv(StopAtEnv); stopAt != "" {
+		opts = append(opts, rotate.WithStepHook(stopHook(ctx, stopAt, stdout)))
+	}
+	agent, err := rotate.New(src, target, o.ttl, opts...)
+	if err != nil {
+		fmt.Fprintf(stderr, "rotator: %v\n", err)
+		return exitUsage
+	}
+
+	if o.every > 0 {
+		err := agent.Run(ctx, o.key, o.every, o.jitter)
+		if errors.Is(err, context.Canceled) {
+			return exitOK // stopped by a signal; an unfinished rotation resumes on the next start
+		}
+		fmt.Fprintf(stderr, "rotator: %v\n", err)
+		return exitFailed
+	}
+	rep, err := agent.Rotate(ctx, o.key)
+	if err != nil {
+		fmt.Fprintf(stderr, "rotator: %v\n", err)
+		switch {
+		case errors.Is(err, rotate.ErrRolledBack):
+			return exitRolledBack
+		case errors.Is(err, rotate.ErrInProgress):
+			return exitInProgress
+		case errors.Is(err, rotate.ErrUnfinished):
+			fmt.Fprintln(stderr, "rotator: the rotation is recorded as unfinished; run the rotator again to finish or undo it")
+		}
+		return exitFailed
+	}
+	resumed := ""
+	if rep.Resumed {
+		resumed = " (resumed)"
+	}
+	fmt.Fprintf(stdout, "rotated %s: version %s replaced %s%s\n", filepath.Join(dir, o.key), rep.To, rep.From, resumed)
+	return exitOK
+}
+
+// sighupOnPromote returns a notify function that sends SIGHUP to the
+// process whose PID pidFile holds when a new version is promoted, and when
+// a rotation is resumed past its promotion (the rotator that promoted it may
+// have died before it could signal). With no pidFile it does nothing.
+func sighupOnPromote(pidFile string, log *slog.Logger) func(context.Context, rotate.Event) {
+	return func(ctx context.Context, e rotate.Event) {
+		if pidFile == "" {
+			return
+		}
+		switch {
+		case e.Kind == rotate.EventPromoted:
+		case e.Kind == rotate.EventResumed && (e.Rotation.Step == secrets.StepPromoted || e.Rotation.Step == secrets.StepOverlapped):
+		default:
+			return
+		}
+		b, err := os.ReadFile(pidFile)
+		if err != nil {
+			log.WarnContext(ctx, "cannot read the PID file; the server picks the new password up on its own", "pidfile", pidFile, "error", err)
+			return
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid <= 0 {
+			log.WarnContext(ctx, "the PID file does not hold a PID", "pidfile", pidFile)
+			return
+		}
+		if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+			log.WarnContext(ctx, "SIGHUP failed; the server picks the new password up on its own", "pid", pid, "error", err)
+			return
+		}
+		log.InfoContext(ctx, "sent SIGHUP", "pid", pid, "key", e.Key, "version", e.Rotation.Pending)
+	}
+}
+
+// stopHook returns a step hook that stops the rotator at the step spec
+// names ("STEP" once recorded, "STEP,unrecorded" before), as a crash would:
+// it prints "stopped at STEP" and blocks until ctx ends (a SIGKILL ends the
+// process first).
+func stopHook(ctx context.Context, spec string, stdout io.Writer) func(string, secrets.RotationStep, bool) error {
+	step, mode, _ := strings.Cut(spec, ",")
+	wantRecorded := mode != "unrecorded"
+	return func(_ string, s secrets.RotationStep, recorded bool) error {
+		if string(s) != step || recorded != wantRecorded {
+			return nil
+		}
+		fmt.Fprintf(stdout, "stopped at %s\n", spec)
+		<-ctx.Done()
+		return errors.New("stopped by " + StopAtEnv)
+	}
+}
