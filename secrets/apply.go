@@ -190,6 +190,11 @@ func (s *Store) apply(jobs []*job, atomic, last bool, failed map[string]*Error) 
 				})
 			}
 		}
+		if !j.res.Unchanged && j.raw.Pending.IsZero() {
+			// No rotation in progress: a failure reported before it
+			// is no evidence against a pending version staged later.
+			b.authFailed = nil
+		}
 		b.loaded = true
 		b.fetchedAt = now
 		if j.start > b.failDone {

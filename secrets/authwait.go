@@ -43,17 +43,22 @@ func WithAuthWait(d time.Duration) Option {
 
 // afterAuthFailure is what a call does when it failed authentication with the
 // credentials it read through v: it records the failure against the
-// versions v holds for keys (so that a pending version of their values may
-// be adopted, see Versions), forces a refresh of keys unless a newer version
-// is already served, and, if nothing newer comes of it, waits up to limit
-// for one. It reports whether any of keys now serves a version other than
-// v's.
+// versions v holds for keys (so that a pending version of their value may
+// be adopted, see adoptable), forces a refresh of keys unless a newer
+// version is already served, and, if nothing newer comes of it, waits up to
+// limit for one. It reports whether any of keys now serves a version other
+// than v's. With a limit, the refresh is bounded by it too.
 func (s *Store) afterAuthFailure(ctx context.Context, v *View, keys []string, limit time.Duration) bool {
+	v.pin(keys)
 	s.noteAuthFailure(v, keys)
 	if v.changedSince(keys) {
 		return true
 	}
-	if err := s.refreshStale(ctx, s.cfg.backoffMin, keys); err != nil && ctx.Err() == nil {
+	var deadline time.Time
+	if limit > 0 {
+		deadline = s.clock.Now().Add(limit)
+	}
+	if err := s.boundedRefresh(ctx, keys, deadline); err != nil && ctx.Err() == nil {
 		s.log.LogAttrs(ctx, slog.LevelWarn, "secrets: refresh after an authentication failure failed",
 			slog.Any("keys", keys), slog.String("error", err.Error()))
 	}
@@ -66,13 +71,40 @@ func (s *Store) afterAuthFailure(ctx context.Context, v *View, keys []string, li
 	if limit <= 0 || waited {
 		return false
 	}
-	if s.awaitNewer(ctx, v, keys, s.clock.Now().Add(limit)) {
-		return true
+	changed := s.awaitNewer(ctx, v, keys, deadline)
+	if !changed {
+		v.mu.Lock()
+		v.waited = true
+		v.mu.Unlock()
 	}
-	v.mu.Lock()
-	v.waited = true
-	v.mu.Unlock()
-	return false
+	return changed
+}
+
+// boundedRefresh forces a refresh of keys as refreshStale does, and returns
+// when it ends, when ctx is done, when the Store closes or, if deadline is
+// not zero, when the Store's clock passes it: a source that hangs holds up
+// the refresh, not the caller past its limit.
+func (s *Store) boundedRefresh(ctx context.Context, keys []string, deadline time.Time) error {
+	if deadline.IsZero() {
+		return s.refreshStale(ctx, s.cfg.backoffMin, keys)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.refreshStale(rctx, s.cfg.backoffMin, keys) }()
+	t := s.clock.NewTimer(deadline.Sub(s.clock.Now()))
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C():
+	case <-ctx.Done():
+	case <-s.ctx.Done():
+	}
+	// Refresh waits for its round with rctx: canceled, it returns at once,
+	// leaving the round to the Store.
+	cancel()
+	return <-done
 }
 
 // awaitNewer waits until one of keys serves a version other than v's, the
@@ -91,8 +123,8 @@ func (s *Store) awaitNewer(ctx context.Context, v *View, keys []string, deadline
 			return false
 		}
 		wake := deadline
-		force := s.nextForce(keys)
-		if force.Before(wake) {
+		force, ok := s.nextForce(keys)
+		if ok && force.Before(wake) {
 			wake = force
 		}
 		t := s.clock.NewTimer(wake.Sub(now))
@@ -100,8 +132,11 @@ func (s *Store) awaitNewer(ctx context.Context, v *View, keys []string, deadline
 		case <-published:
 			t.Stop()
 		case <-t.C():
-			if !s.clock.Now().Before(force) {
-				_ = s.refreshStale(ctx, s.cfg.backoffMin, keys)
+			if ok && !s.clock.Now().Before(force) {
+				// The evidence is given again: a fetch that found no
+				// pending version since has set it aside.
+				s.noteAuthFailure(v, keys)
+				_ = s.boundedRefresh(ctx, keys, deadline)
 			}
 		case <-ctx.Done():
 			t.Stop()
@@ -113,34 +148,46 @@ func (s *Store) awaitNewer(ctx context.Context, v *View, keys []string, deadline
 	}
 }
 
-// noteAuthFailure records, for each value keys select, that the version v
-// holds of it failed authentication, if that version is still the one
-// served.
+// noteAuthFailure records that the version v holds of the value keys select
+// from failed authentication, if that version is still the one served. A
+// failure tells which value failed only when keys select from one value: a
+// call that read a database password and an API key, and failed, records
+// nothing.
 func (s *Store) noteAuthFailure(v *View, keys []string) {
-	held := make(map[string]string, len(keys)) // base → version id v holds
+	base, id := "", ""
 	for _, k := range keys {
 		ref, err := ParseRef(k)
 		if err != nil {
 			continue
 		}
-		if id := v.heldVersion(k); id != "" {
-			held[ref.base()] = id
+		h := v.heldVersion(k)
+		if h == "" {
+			continue
 		}
+		if base != "" && base != ref.base() {
+			return
+		}
+		base, id = ref.base(), h
+	}
+	if base == "" {
+		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for base, id := range held {
-		if b := s.bases[base]; b != nil && b.loaded && b.versions.Current.Version() == id {
-			b.failedAuth = id
+	if b := s.bases[base]; b != nil && b.loaded && b.versions.Current.Version() == id {
+		if b.authFailed == nil {
+			b.authFailed = map[string]bool{}
 		}
+		b.authFailed[id] = true
 	}
 }
 
 // nextForce returns the earliest time at which a forced refresh of one of
-// keys is allowed again: now for a value never forced or not loaded.
-func (s *Store) nextForce(keys []string) time.Time {
+// keys is allowed again, and false when none of them can be refreshed (no
+// key parses).
+func (s *Store) nextForce(keys []string) (time.Time, bool) {
 	now := s.clock.Now()
-	next := time.Time{}
+	var next time.Time
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, k := range keys {
@@ -148,23 +195,30 @@ func (s *Store) nextForce(keys []string) time.Time {
 		if err != nil {
 			continue
 		}
-		b := s.bases[ref.base()]
-		switch {
-		case b == nil || !b.loaded:
-			// Loaded by each forced refresh: once per minimum backoff.
-			return now.Add(s.cfg.backoffMin)
-		case b.lastForced.IsZero():
-			return now
+		at := now
+		switch b := s.bases[ref.base()]; {
+		case b == nil:
+		case !b.loaded:
+			// A failed first load is retried at its backoff, and no
+			// sooner than a minimum backoff from now.
+			at = now.Add(s.cfg.backoffMin)
+			if b.next.After(at) {
+				at = b.next
+			}
+		case !b.lastForced.IsZero():
+			at = b.lastForced.Add(s.cfg.backoffMin)
 		}
-		at := b.lastForced.Add(s.cfg.backoffMin)
 		if next.IsZero() || at.Before(next) {
 			next = at
 		}
 	}
-	if next.IsZero() || next.Before(now) {
-		return now
+	if next.IsZero() {
+		return time.Time{}, false
 	}
-	return next
+	if next.Before(now) {
+		next = now
+	}
+	return next, true
 }
 
 // nextPublish returns a channel closed when the Store next publishes a
@@ -178,14 +232,20 @@ func (s *Store) nextPublish() <-chan struct{} {
 	return s.published
 }
 
-// adoptable returns the versions to consider for a value whose source
-// returned v: when the version served failed authentication and the source
-// still calls it current while it holds a pending version, the pending one
-// is the candidate, the failed one its previous. Otherwise v. s.mu must be
-// held.
-func (b *baseState) adoptable(v Versions) Versions {
-	if b.failedAuth == "" || v.Pending.IsZero() || v.Current.Version() != b.failedAuth {
-		return v
+// adoptable returns the versions to examine for a value whose source
+// returned v, and whether they adopt v's pending version. When the version
+// served failed authentication and the source still calls it current while
+// it holds a pending version, the pending one is the candidate and the
+// failed one its previous: a rotation in progress may have set the pending
+// one downstream already. A pending version that failed too is not adopted,
+// but one already adopted stays: with both failing, the Store keeps what it
+// serves rather than flap between them. s.mu must be held.
+func (b *baseState) adoptable(v Versions) (Versions, bool) {
+	if len(b.authFailed) == 0 || v.Pending.IsZero() || !b.authFailed[v.Current.Version()] {
+		return v, false
 	}
-	return Versions{Current: v.Pending, Previous: v.Current, RefreshBy: v.RefreshBy}
+	if b.authFailed[v.Pending.Version()] && b.versions.Current.Version() != v.Pending.Version() {
+		return v, false
+	}
+	return Versions{Current: v.Pending, Previous: v.Current, RefreshBy: v.RefreshBy}, true
 }

@@ -43,7 +43,10 @@ type baseState struct {
 
 	lastForced time.Time     // when an authentication failure last forced a refresh
 	forcing    chan struct{} // closed when the forced refresh under way ends
-	failedAuth string        // the version last reported to fail authentication while served
+	// authFailed holds the versions reported to fail authentication while
+	// served, since the source last reported no pending version: the
+	// evidence on which a pending version is adopted (see adoptable).
+	authFailed map[string]bool
 }
 
 // newJob starts a fetch of b at tick start. With conditional set, the

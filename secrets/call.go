@@ -99,7 +99,11 @@ func WrapTool[Req, In, Res, Out any](s *Store, h func(context.Context, Req, In) 
 			return res, out, err
 		}
 		s.log.LogAttrs(ctx, slog.LevelInfo, "secrets: retrying with refreshed credentials", slog.Any("keys", keys))
-		return h(ContextWithView(ctx, s.View()), req, in)
+		// The retry is the call's last try: a Transport inside it may
+		// refresh, but does not wait a second time.
+		retry := s.View()
+		retry.waited = true
+		return h(ContextWithView(ctx, retry), req, in)
 	}
 }
 

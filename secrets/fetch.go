@@ -34,6 +34,14 @@ type job struct {
 	refetch    bool // the value must be fetched again (see apply)
 	verdictGen uint64
 	keysGen    uint64
+
+	// A fetch that finds a served version failed and a pending one beside
+	// it examines the pending one (see adoptable): raw keeps what the
+	// source returned, adopting says res holds the adoption, and noAdopt
+	// that the adoption was refused and raw is examined instead.
+	raw      Versions
+	adopting bool
+	noAdopt  bool
 }
 
 // fetch runs the jobs against their sources, at most cfg.concurrency at once,

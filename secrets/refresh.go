@@ -126,8 +126,14 @@ func (s *Store) refreshStale(ctx context.Context, minAge time.Duration, keys []s
 		}
 		b := s.bases[ref.base()]
 		switch {
-		case b == nil || !b.loaded:
+		case b == nil:
 			due = append(due, key)
+		case !b.loaded:
+			// A first load that failed is retried at its backoff, not
+			// once per failed call.
+			if !now.Before(b.next) {
+				due = append(due, key)
+			}
 		case b.forcing == done:
 			due = append(due, key)
 		case b.forcing != nil:

@@ -59,7 +59,13 @@ func (s *Store) examine(ctx context.Context, jobs []*job) {
 		if j.err != nil || j.res.Unchanged {
 			continue
 		}
-		j.res.Versions = b.adoptable(j.res.Versions)
+		if !j.adopting && !j.noAdopt {
+			j.raw = j.res.Versions
+		}
+		j.res.Versions, j.adopting = j.raw, false
+		if !j.noAdopt {
+			j.res.Versions, j.adopting = b.adoptable(j.raw)
+		}
 		if b.loaded && sameValues(b.versions, j.res.Versions) {
 			continue
 		}
@@ -74,9 +80,6 @@ func (s *Store) examine(ctx context.Context, jobs []*job) {
 		checks = s.checksLocked(checks, j)
 	}
 	s.mu.Unlock()
-	if len(checks) == 0 {
-		return
-	}
 	sort.Slice(checks, func(a, b int) bool { return checks[a].key < checks[b].key })
 	for _, c := range checks {
 		if c.j.rejected != nil {
@@ -88,6 +91,18 @@ func (s *Store) examine(ctx context.Context, jobs []*job) {
 		if err := s.validate(ctx, c.key, c.served, c.cand); err != nil {
 			c.j.reject(&Error{Op: "validate", Key: c.key, Err: err})
 		}
+	}
+	// A refused adoption is no failure of the value: examine what the
+	// source returned instead.
+	var again []*job
+	for _, j := range jobs {
+		if j.adopting && j.rejected != nil {
+			j.noAdopt = true
+			again = append(again, j)
+		}
+	}
+	if len(again) > 0 {
+		s.examine(ctx, again)
 	}
 }
 

@@ -142,6 +142,31 @@ func (v *View) Keys() []string {
 	return out
 }
 
+// pin makes the View hold, for each of keys it holds no value of, the value
+// the Store serves now: a call that failed authentication with a credential
+// read outside the View (a pool's BeforeConnect) used the version served at
+// the time, and a change is counted from it.
+func (v *View) pin(keys []string) {
+	now := v.s.snap.Load()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, k := range keys {
+		held := v.snap.get(k)
+		if l := v.later[k]; l != nil {
+			held = l
+		}
+		if held != nil && held.err == nil {
+			continue
+		}
+		if e := now.get(k); e != nil && e.err == nil {
+			if v.later == nil {
+				v.later = map[string]*entry{}
+			}
+			v.later[k] = e
+		}
+	}
+}
+
 // heldVersion returns the version id of the value key selects from, as the
 // View holds it, or "" when it holds none.
 func (v *View) heldVersion(key string) string {
@@ -169,13 +194,10 @@ func (v *View) changedSince(keys []string) bool {
 			old = l
 		}
 		cur := now.get(k)
-		if old == nil || cur == nil || old.err != nil || cur.err != nil {
-			if old != cur {
-				return true
-			}
-			continue
+		if cur == nil || cur.err != nil {
+			continue // nothing to retry with
 		}
-		if !sameValues(old.versions, cur.versions) {
+		if old == nil || old.err != nil || !old.versions.Current.sameAs(cur.versions.Current) {
 			return true
 		}
 	}
