@@ -87,6 +87,9 @@ func (s *Source) Stage(ctx context.Context, key string, req secrets.StageRequest
 	case isJSONPath(e.path) && !json.Valid(req.Value):
 		return "", writeErr(op, e.path, secrets.ErrInvalid, "the value of a .json file is not valid JSON")
 	}
+	if _, err := writable(op, e.path); err != nil {
+		return "", err // before the lock: nothing is created beside a file that cannot be written
+	}
 	lk, err := s.lockWrite(ctx, op, e)
 	if err != nil {
 		return "", err
@@ -127,6 +130,9 @@ func (s *Source) Promote(ctx context.Context, key, pending, current string) erro
 	}
 	e, err := s.lookup(key)
 	if err != nil {
+		return err
+	}
+	if _, err := writable(op, e.path); err != nil {
 		return err
 	}
 	lk, err := s.lockWrite(ctx, op, e)
@@ -249,6 +255,9 @@ func (s *Source) RemovePrevious(ctx context.Context, key, previous string) error
 		return nil
 	}
 	if err != nil {
+		return err
+	}
+	if _, err := writable(op, e.path); err != nil {
 		return err
 	}
 	lk, err := s.lockWrite(ctx, op, e)
