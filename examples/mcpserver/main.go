@@ -5,13 +5,27 @@
 // reloads every credential after testing the new database password.
 //
 // With no flags it runs on the embedded default: demo credentials written to a
-// temporary directory and served by the file source, the database tool
-// disabled unless -db names a PostgreSQL server, and a demo upstream API on
-// loopback for the API tool. Edit the files it names to rotate a credential.
+// temporary directory and served by the file source, a demo upstream API on
+// loopback for the API tool, and, where PostgreSQL's server binaries are
+// installed (/usr/lib/postgresql/*/bin, or initdb on PATH), a throwaway
+// PostgreSQL cluster for the database tool, started as the tests start one
+// (internal/pgtest) and removed on exit, SIGINT and SIGTERM included. It
+// prints how to rotate each credential live: edit the files it names, and for
+// the database password first ALTER ROLE.
 //
-//	go run ./examples/mcpserver                      # streamable HTTP on 127.0.0.1:8080
+//	go run ./examples/mcpserver                      # streamable HTTP on http://127.0.0.1:8080/mcp
 //	go run ./examples/mcpserver -stdio               # MCP over stdin/stdout
 //	go run ./examples/mcpserver -secrets /run/secrets -db postgres://db:5432/app
+//
+// Over HTTP the server is an OAuth 2.0 protected resource, as the MCP
+// authorization specification asks (see jwtkeys/mcpauth.Resource): a request
+// without a valid bearer token gets 401 with WWW-Authenticate: Bearer
+// resource_metadata="...", the metadata is served at
+// /.well-known/oauth-protected-resource/mcp (and at the root), and a token
+// that carries scopes needs db:read for db_whoami and api:call for call_api
+// (403 insufficient_scope otherwise). On the embedded demo credentials it
+// prints a token with both scopes; on credentials of your own (-secrets) it
+// prints one only when asked (-print-token).
 //
 // With -read-once the database credential is read once at start-up and never
 // again, as a server that calls os.Getenv in main does: the rotation drill
@@ -32,6 +46,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -51,25 +67,53 @@ import (
 var defaults embed.FS
 
 type options struct {
-	secretsDir string
-	httpAddr   string
-	stdio      bool
-	dbURL      string
-	apiURL     string
-	ttl        time.Duration
-	printToken bool
-	readOnce   bool
+	secretsDir  string
+	httpAddr    string
+	url         string
+	authServers string
+	stdio       bool
+	dbURL       string
+	demoDB      bool
+	apiURL      string
+	ttl         time.Duration
+	printToken  tristate
+	readOnce    bool
+}
+
+// A tristate is a boolean flag that remembers whether it was set.
+type tristate struct{ set, on bool }
+
+func (t *tristate) String() string   { return strconv.FormatBool(t.on) }
+func (t *tristate) IsBoolFlag() bool { return true }
+func (t *tristate) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	t.set, t.on = true, v
+	return nil
+}
+
+// or returns the flag's value, or def when it was not set.
+func (t tristate) or(def bool) bool {
+	if t.set {
+		return t.on
+	}
+	return def
 }
 
 func main() {
 	var o options
 	flag.StringVar(&o.secretsDir, "secrets", "", "directory of credential files: jwt_signing_key, api_key, db.json (default: the embedded demo credentials, copied to a temporary directory)")
-	flag.StringVar(&o.httpAddr, "http", "127.0.0.1:8080", "address to serve streamable HTTP on")
+	flag.StringVar(&o.httpAddr, "http", "127.0.0.1:8080", "address to serve streamable HTTP on; MCP is at /mcp")
+	flag.StringVar(&o.url, "url", "", "the MCP endpoint's URL as clients reach it, the resource of the OAuth metadata (default: http://ADDR/mcp)")
+	flag.StringVar(&o.authServers, "authorization-server", "", "comma-separated OAuth authorization servers (issuers) listed in the resource metadata")
 	flag.BoolVar(&o.stdio, "stdio", false, "serve MCP over stdin and stdout instead of HTTP (no bearer tokens)")
 	flag.StringVar(&o.dbURL, "db", os.Getenv("DATABASE_URL"), "PostgreSQL URL without credentials, e.g. postgres://localhost:5432/app; the credentials come from db.json")
+	flag.BoolVar(&o.demoDB, "demo-db", true, "on the embedded demo credentials without -db, start a throwaway PostgreSQL cluster for db_whoami where PostgreSQL is installed")
 	flag.StringVar(&o.apiURL, "api", "", "upstream API the call_api tool calls with api_key as bearer token (default: a demo API on loopback)")
 	flag.DurationVar(&o.ttl, "ttl", time.Minute, "how often credentials are polled, besides file watches and SIGHUP")
-	flag.BoolVar(&o.printToken, "print-token", true, "print a bearer token signed with the current key, for trying the server")
+	flag.Var(&o.printToken, "print-token", "print a bearer token signed with the current key, for trying the server (default: on the embedded demo credentials only)")
 	flag.BoolVar(&o.readOnce, "read-once", false, "read the database credential once at start-up and never again (a baseline for the rotation drill; not for production)")
 	flag.Parse()
 
@@ -86,8 +130,21 @@ func main() {
 	}
 }
 
-// run serves until ctx ends. ready, when set, receives the HTTP address once
-// the server listens.
+// printTokenOnOwnCredentials says whether a token is printed, when
+// -print-token is not given, on credentials of one's own (-secrets) too.
+//
+// TODO(issue 14): make it false, so that a token is printed by default on
+// the embedded demo credentials only, once the rotation drill
+// (examples/drill), which runs the server on credentials of its own and
+// reads the printed token, passes -print-token.
+const printTokenOnOwnCredentials = true
+
+// printTokenByDefault says whether a token is printed when -print-token is
+// not given.
+func printTokenByDefault(demo bool) bool { return demo || printTokenOnOwnCredentials }
+
+// run serves until ctx ends. ready, when set, receives the MCP endpoint's URL
+// once the server listens.
 func run(ctx context.Context, o options, log *slog.Logger, out io.Writer, ready chan<- string) error {
 	demo := o.secretsDir == ""
 	if demo {
@@ -108,6 +165,25 @@ func run(ctx context.Context, o options, log *slog.Logger, out io.Writer, ready 
 	jwtKey := "file://" + filepath.Join(dir, "jwt_signing_key")
 	apiKey := "file://" + filepath.Join(dir, "api_key")
 	dbKey := "file://" + filepath.Join(dir, "db.json")
+
+	var rotateDB []string // how to rotate the demo cluster's password
+	if demo && o.dbURL == "" && o.demoDB {
+		db, err := startDemoDB(ctx, dir)
+		switch {
+		case err != nil && db == nil && ctx.Err() != nil:
+			return ctx.Err()
+		case err != nil:
+			fmt.Fprintf(out, "db_whoami is disabled: %v\n", err)
+		default:
+			defer func() {
+				if err := db.stop(); err != nil {
+					log.Warn("stopping the demo PostgreSQL cluster", "error", err)
+				}
+			}()
+			o.dbURL = db.url
+			rotateDB = db.howToRotate(dir)
+		}
+	}
 
 	files, err := file.New(file.WithDir(dir))
 	if err != nil {
@@ -161,8 +237,15 @@ func run(ctx context.Context, o options, log *slog.Logger, out io.Writer, ready 
 		if !o.readOnce {
 			read = "kept current"
 		}
-		fmt.Fprintf(out, "db_whoami: PostgreSQL at %s, credentials from %s (%s)\n", o.dbURL, filepath.Join(dir, "db.json"), read)
-	} else {
+		where := o.dbURL
+		if rotateDB != nil {
+			where = "a throwaway cluster at " + o.dbURL + " (removed on exit)"
+		}
+		fmt.Fprintf(out, "db_whoami: PostgreSQL, %s, credentials from %s (%s)\n", where, filepath.Join(dir, "db.json"), read)
+		for _, l := range rotateDB {
+			fmt.Fprintln(out, "  "+l)
+		}
+	} else if !demo || !o.demoDB {
 		fmt.Fprintf(out, "db_whoami is disabled: pass -db postgres://HOST:PORT/DB and put {\"username\": ..., \"password\": ...} in %s\n", filepath.Join(dir, "db.json"))
 	}
 	fmt.Fprintf(out, "call_api: %s, bearer token from %s\n", o.apiURL, filepath.Join(dir, "api_key"))
@@ -173,7 +256,7 @@ func run(ctx context.Context, o options, log *slog.Logger, out io.Writer, ready 
 	defer srv.Close()
 
 	if o.stdio {
-		fmt.Fprintln(out, "serving MCP on stdin/stdout")
+		fmt.Fprintf(out, "serving MCP on stdin/stdout (pid %d): edit the files in %s, or send SIGHUP, to rotate\n", os.Getpid(), dir)
 		return srv.MCP.Run(ctx, &mcp.StdioTransport{})
 	}
 
@@ -189,23 +272,42 @@ func run(ctx context.Context, o options, log *slog.Logger, out io.Writer, ready 
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: srv.HTTPHandler(mcpauth.TokenVerifier(verifier)), ReadHeaderTimeout: 10 * time.Second}
-	addr := "http://" + l.Addr().String()
-	fmt.Fprintf(out, "serving MCP (streamable HTTP) on %s; bearer tokens verified with %s\n", addr, filepath.Join(dir, "jwt_signing_key"))
-	if o.printToken {
-		tok, err := signer.Sign(ctx, jwt.RegisteredClaims{
-			Subject:   "demo-user",
-			ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour)),
-			IssuedAt:  jwt.NewNumericDate(time.Now()),
+	defer l.Close()
+	endpoint := o.url
+	if endpoint == "" {
+		endpoint = "http://" + l.Addr().String() + "/mcp"
+	}
+	var authServers []string
+	for _, a := range strings.Split(o.authServers, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			authServers = append(authServers, a)
+		}
+	}
+	h, err := srv.HTTPHandler(mcpauth.TokenVerifier(verifier), endpoint, authServers...)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintf(out, "serving MCP (streamable HTTP) on %s; bearer tokens verified with %s\n", endpoint, filepath.Join(dir, "jwt_signing_key"))
+	token := "$TOKEN"
+	if o.printToken.or(printTokenByDefault(demo)) {
+		tok, err := signer.Sign(ctx, jwt.MapClaims{
+			"sub":   "demo-user",
+			"scope": server.AllScopes,
+			"exp":   time.Now().Add(time.Hour).Unix(),
+			"iat":   time.Now().Unix(),
 		})
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "a token valid for an hour (demo key: keep such output out of real logs):\n  %s\n", tok)
+		fmt.Fprintf(out, "a token valid for an hour, scopes %s (demo key: keep such output out of real logs):\n  %s\n", server.AllScopes, tok)
+		token = tok
 	}
+	fmt.Fprintf(out, "connect (Node >= 22.19): npx @modelcontextprotocol/inspector --cli %s --header \"Authorization: Bearer %s\" --method tools/call --tool-name call_api\n", endpoint, token)
+	fmt.Fprintln(out, "or over stdio, no token: npx @modelcontextprotocol/inspector --cli go run ./examples/mcpserver -stdio --method tools/list (the README has the mcpServers JSON)")
 	fmt.Fprintf(out, "pid %d: edit the files in %s, or send SIGHUP, to rotate\n", os.Getpid(), dir)
 	if ready != nil {
-		ready <- addr
+		ready <- endpoint
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(l) }()

@@ -17,15 +17,16 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/modelcontextprotocol/go-sdk/oauthex"
 	"go.uber.org/goleak"
 
 	"github.com/rotorhq/rotor/secrets"
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv("ROTOR_MCPSERVER_STDIO") == "1" {
-		// Run as the server itself, for TestStdio.
-		os.Args = []string{"mcpserver", "-stdio"}
+	if args := os.Getenv("ROTOR_MCPSERVER_ARGS"); args != "" {
+		// Run as the server itself, for TestStdio and TestSignalStopsCluster.
+		os.Args = append([]string{"mcpserver"}, strings.Fields(args)...)
 		main()
 		return
 	}
@@ -76,7 +77,7 @@ func TestHTTPWithRotatingJWTKey(t *testing.T) {
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(runCtx, options{httpAddr: "127.0.0.1:0", ttl: time.Minute, printToken: true},
+		done <- run(runCtx, options{httpAddr: "127.0.0.1:0", ttl: time.Minute},
 			slog.New(slog.DiscardHandler), out, ready)
 	}()
 	defer func() {
@@ -105,6 +106,7 @@ func TestHTTPWithRotatingJWTKey(t *testing.T) {
 	if _, err := connect(ctx, url, "not-a-token"); err == nil {
 		t.Fatal("a bad token was let in")
 	}
+	checkProtectedResource(t, ctx, url, dir[1])
 	cs, err := connect(ctx, url, token)
 	if err != nil {
 		t.Fatal(err)
@@ -157,6 +159,77 @@ func TestHTTPWithRotatingJWTKey(t *testing.T) {
 	cs3.Close()
 }
 
+func signWith(t *testing.T, key []byte, claims jwt.MapClaims) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
+	tok.Header["kid"] = secrets.ContentVersion(key)
+	signed, err := tok.SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signed
+}
+
+// checkProtectedResource: the server behind the SDK's RequireBearerToken
+// answers a request without a token with 401 and a WWW-Authenticate that
+// names the metadata URL, serves the metadata there (and at the root), and
+// answers a token without a tool's scope with 403 insufficient_scope, while
+// a token without any scope claim may call every tool.
+func checkProtectedResource(t *testing.T, ctx context.Context, url, dir string) {
+	t.Helper()
+	const call = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"call_api","arguments":{}}}`
+	post := func(token string) *http.Response {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(call))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	base := strings.TrimSuffix(url, "/mcp")
+	metaURL := base + "/.well-known/oauth-protected-resource/mcp"
+	resp := post("")
+	cs, err := oauthex.ParseWWWAuthenticate(resp.Header.Values("WWW-Authenticate"))
+	if resp.StatusCode != http.StatusUnauthorized || err != nil || len(cs) != 1 || cs[0].Params["resource_metadata"] != metaURL {
+		t.Fatalf("no token: %s %q", resp.Status, resp.Header.Values("WWW-Authenticate"))
+	}
+	for _, m := range []struct{ url, resource string }{{metaURL, url}, {base + "/.well-known/oauth-protected-resource", base}} {
+		prm, err := oauthex.GetProtectedResourceMetadata(ctx, m.url, m.resource, http.DefaultClient)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(prm.ScopesSupported, " ") != "api:call db:read" {
+			t.Fatalf("metadata at %s: %+v", m.url, prm)
+		}
+	}
+
+	key, err := os.ReadFile(filepath.Join(dir, "jwt_signing_key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := time.Now().Add(time.Hour).Unix()
+	resp = post(signWith(t, key, jwt.MapClaims{"sub": "narrow", "exp": exp, "scope": "db:read"}))
+	cs, err = oauthex.ParseWWWAuthenticate(resp.Header.Values("WWW-Authenticate"))
+	if resp.StatusCode != http.StatusForbidden || err != nil || len(cs) != 1 ||
+		cs[0].Params["error"] != "insufficient_scope" || cs[0].Params["scope"] != "api:call" || cs[0].Params["resource_metadata"] != metaURL {
+		t.Fatalf("a token without call_api's scope: %s %q", resp.Status, resp.Header.Values("WWW-Authenticate"))
+	}
+	for _, claims := range []jwt.MapClaims{
+		{"sub": "wide", "exp": exp, "scope": "api:call"},
+		{"sub": "unscoped", "exp": exp},
+	} {
+		if resp := post(signWith(t, key, claims)); resp.StatusCode != http.StatusOK {
+			t.Fatalf("%v: %s", claims["sub"], resp.Status)
+		}
+	}
+}
+
 func TestStdio(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -165,15 +238,17 @@ func TestStdio(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), "ROTOR_MCPSERVER_STDIO=1")
+	cmd.Env = append(os.Environ(), "ROTOR_MCPSERVER_ARGS=-stdio")
 	c := mcp.NewClient(&mcp.Implementation{Name: "test", Version: "v0"}, nil)
 	cs, err := c.Connect(ctx, &mcp.CommandTransport{Command: cmd}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cs.Close()
-	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "call_api"})
-	if err != nil || res.IsError {
-		t.Fatalf("call_api over stdio: %v %+v", err, res)
+	for _, tool := range []string{"call_api", "db_whoami"} {
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tool})
+		if err != nil || res.IsError {
+			t.Fatalf("%s over stdio: %v %+v", tool, err, res)
+		}
 	}
 }

@@ -18,8 +18,21 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/rotorhq/rotor/jwtkeys/mcpauth"
 	"github.com/rotorhq/rotor/secrets"
 )
+
+// ToolScopes are the OAuth scopes each tool needs of a token that carries
+// scopes (a scope or scp claim); a token without any scope claim may call
+// every tool. Over stdio no token is checked.
+var ToolScopes = map[string][]string{
+	"db_whoami": {"db:read"},
+	"call_api":  {"api:call"},
+}
+
+// AllScopes are the scopes of every tool, space-separated, as a token's
+// scope claim carries them.
+const AllScopes = "db:read api:call"
 
 // Config says what the server connects to. Credentials are keys in Store,
 // never values.
@@ -80,6 +93,9 @@ func New(cfg Config) (*Server, error) {
 		cfg: cfg,
 		MCP: mcp.NewServer(&mcp.Implementation{Name: "rotor-example", Version: "v0.1.0"}, nil),
 	}
+	// The server-side half of the scope check: it sees each call as the
+	// SDK decoded it (the HTTP half answers 403; see HTTPHandler).
+	s.MCP.AddReceivingMiddleware(resource("", nil).ToolScopeMiddleware())
 	if cfg.DatabaseURL != "" {
 		pool, err := NewPool(cfg.DatabaseURL, cfg.Store, cfg.DBCredKey, cfg.MaxConnLifetime)
 		if err != nil {
@@ -210,19 +226,36 @@ func (s *Server) callAPI(ctx context.Context, _ *mcp.CallToolRequest, _ struct{}
 	return nil, APIResult{Status: resp.StatusCode, Body: string(body)}, nil
 }
 
-// HTTPHandler serves the MCP server over streamable HTTP. With verify set,
-// every request must carry a bearer token that verify accepts (401
-// otherwise).
-func (s *Server) HTTPHandler(verify auth.TokenVerifier) http.Handler {
-	var h http.Handler = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.MCP }, &mcp.StreamableHTTPOptions{
+func resource(url string, authServers []string) *mcpauth.Resource {
+	return &mcpauth.Resource{
+		URL:                  url,
+		AuthorizationServers: authServers,
+		ToolScopes:           ToolScopes,
+		AllowUnscoped:        true,
+		Name:                 "rotor example MCP server",
+	}
+}
+
+// HTTPHandler serves the MCP server over streamable HTTP at the path of
+// resourceURL, the endpoint's URL as clients reach it
+// (http://127.0.0.1:8080/mcp), as an OAuth protected resource
+// (mcpauth.Resource): every request must carry a bearer token that verify
+// accepts, or gets 401 with WWW-Authenticate: Bearer resource_metadata=...;
+// the metadata document is served at its RFC 9728 well-known URL
+// (/.well-known/oauth-protected-resource/mcp, and at the root), listing
+// authServers; a token that carries scopes but not the one a tool needs
+// (ToolScopes) gets 403 insufficient_scope for that tool. With verify nil,
+// the MCP endpoint is served on every path, unprotected.
+func (s *Server) HTTPHandler(verify auth.TokenVerifier, resourceURL string, authServers ...string) (http.Handler, error) {
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.MCP }, &mcp.StreamableHTTPOptions{
 		Stateless:    true,
 		JSONResponse: true,
 		Logger:       s.cfg.Logger,
 	})
-	if verify != nil {
-		h = auth.RequireBearerToken(verify, nil)(h)
+	if verify == nil {
+		return h, nil
 	}
-	return h
+	return resource(resourceURL, authServers).Handler(verify, nil, h)
 }
 
 // Close closes the database pool and idle HTTP connections.
