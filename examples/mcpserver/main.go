@@ -304,7 +304,7 @@ func run(ctx context.Context, o options, log *slog.Logger, out io.Writer, ready 
 		token = tok
 	}
 	fmt.Fprintf(out, "connect (Node >= 22.19): npx @modelcontextprotocol/inspector --cli %s --header \"Authorization: Bearer %s\" --method tools/call --tool-name call_api\n", endpoint, token)
-	fmt.Fprintln(out, "or over stdio, no token: npx @modelcontextprotocol/inspector --cli go run ./examples/mcpserver -stdio --method tools/list (the README has the mcpServers JSON)")
+	fmt.Fprintln(out, "or over stdio (-stdio, no token): go build -o /tmp/rotor-mcpserver ./examples/mcpserver && npx @modelcontextprotocol/inspector --cli --connect-timeout 60000 /tmp/rotor-mcpserver -stdio --method tools/list (README: the mcpServers JSON)")
 	fmt.Fprintf(out, "pid %d: edit the files in %s, or send SIGHUP, to rotate\n", os.Getpid(), dir)
 	if ready != nil {
 		ready <- endpoint
