@@ -98,7 +98,9 @@ func ExampleWrapTool() {
 // sqlStateError stands in for *pgconn.PgError: an error with a SQLSTATE.
 type sqlStateError struct{ code string }
 
-func (e *sqlStateError) Error() string    { return "password authentication failed (SQLSTATE " + e.code + ")" }
+func (e *sqlStateError) Error() string {
+	return "password authentication failed (SQLSTATE " + e.code + ")"
+}
 func (e *sqlStateError) SQLState() string { return e.code }
 
 // Call runs a function that logs in with a credential from the Store. When
