@@ -33,21 +33,23 @@ const (
 // record in the store, across agents, processes and machines, not by the
 // Agent.
 type Agent struct {
-	src      secrets.Rotatable
-	target   Target
-	ttl      time.Duration
-	overlap  time.Duration
-	deadline time.Duration
-	poll     time.Duration
-	lease    time.Duration
-	clock    secrets.Clock
-	log      *slog.Logger
-	owner    string
-	notify   []func(context.Context, Event)
-	hook     func(key string, step secrets.RotationStep, recorded bool) error
-	maxAge   time.Duration
-	jitter   time.Duration
-	retry    time.Duration
+	src     secrets.Rotatable
+	target  Target
+	ttl     time.Duration
+	overlap time.Duration
+	// overlapSet says the overlap came from WithOverlap, not a default.
+	overlapSet bool
+	deadline   time.Duration
+	poll       time.Duration
+	lease      time.Duration
+	clock      secrets.Clock
+	log        *slog.Logger
+	owner      string
+	notify     []func(context.Context, Event)
+	hook       func(key string, step secrets.RotationStep, recorded bool) error
+	maxAge     time.Duration
+	jitter     time.Duration
+	retry      time.Duration
 }
 
 // An Option configures an Agent.
@@ -58,7 +60,7 @@ type Option func(*Agent) error
 // must be at least MinOverlapFactor times the consumers' TTL (New refuses a
 // shorter one, saying why); that is also the default.
 func WithOverlap(d time.Duration) Option {
-	return func(a *Agent) error { a.overlap = d; return nil }
+	return func(a *Agent) error { a.overlap, a.overlapSet = d, true; return nil }
 }
 
 // WithOverlapDeadline bounds the overlap when the target can tell that the
@@ -192,6 +194,15 @@ func New(src secrets.Source, target Target, consumerTTL time.Duration, opts ...O
 	}
 	if a.overlap < minOverlap {
 		return nil, fmt.Errorf("rotate: overlap %v is shorter than %d × the consumers' TTL (%v): a consumer could still hold the old credential when it is revoked", a.overlap, MinOverlapFactor, minOverlap)
+	}
+	if m, ok := target.(OverlapMinimizer); ok {
+		need := m.MinOverlap(consumerTTL)
+		if a.overlap < need && a.overlapSet {
+			return nil, fmt.Errorf("rotate: overlap %v is shorter than the %v the target needs (%T.MinOverlap): a consumer could still rely on the old credential when it is revoked", a.overlap, need, target)
+		}
+		if a.overlap < need {
+			a.overlap = need
+		}
 	}
 	if a.deadline == 0 {
 		a.deadline = 4 * a.overlap

@@ -60,7 +60,11 @@
 // Postgres rotates a PostgreSQL role's password (single role) or a pair of
 // roles used in turn (alternating), and never sends the password to the
 // server in a statement: it sends a SCRAM-SHA-256 verifier computed on the
-// client, as psql's \password does. Other downstreams implement Target.
+// client, as psql's \password does. JWTKey rotates a JWT signing key: its
+// "set" and "verify" sign and verify with jwtkeys, and its revoke removes the
+// previous version from the store once the verifiers' grace window has
+// passed, which is why its overlap is that window plus 3 × the TTL
+// (OverlapMinimizer). Other downstreams implement Target.
 //
 // # Notifications and values
 //

@@ -608,3 +608,19 @@ func TestJWTFromPair(t *testing.T) {
 	_, err := w.verifier.Verify(ctx, oldTok)
 	wantRefused(t, "a token of the pair's key after the revoke", err, jwtkeys.ErrUnknownKey)
 }
+
+// TestJWTKeyOverlapDefault: the Agent takes a JWT key's overlap (grace window
+// plus 3 × TTL) as its default and refuses a shorter one.
+func TestJWTKeyOverlapDefault(t *testing.T) {
+	src := memory.New()
+	key := &rotate.JWTKey{GracePeriod: time.Hour}
+	if _, err := rotate.New(src, key, time.Minute, rotate.WithOverlap(10*time.Minute)); err == nil {
+		t.Fatal("an overlap shorter than the grace window was accepted")
+	}
+	if _, err := rotate.New(src, key, time.Minute); err != nil {
+		t.Fatalf("the default overlap was refused: %v", err)
+	}
+	if _, err := rotate.New(src, key, time.Minute, rotate.WithOverlap(key.MinOverlap(time.Minute))); err != nil {
+		t.Fatalf("the target's own minimum was refused: %v", err)
+	}
+}

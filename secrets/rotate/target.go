@@ -2,6 +2,7 @@ package rotate
 
 import (
 	"context"
+	"time"
 
 	"github.com/rotorhq/rotor/secrets"
 )
@@ -59,4 +60,12 @@ type Target interface {
 // (secrets.PreviousRemover) when RetirePrevious reports true.
 type PreviousRetirer interface {
 	RetirePrevious() bool
+}
+
+// An OverlapMinimizer is a Target that needs a longer overlap than
+// MinOverlapFactor times the consumers' TTL (a JWT key: the verifiers'
+// grace window besides). New takes MinOverlap as the default overlap and
+// refuses a shorter WithOverlap.
+type OverlapMinimizer interface {
+	MinOverlap(consumerTTL time.Duration) time.Duration
 }
