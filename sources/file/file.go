@@ -23,7 +23,9 @@
 // driver publish their files; whoever can write the directory decides what it
 // holds. Absolute keys may name any file the process can read.
 //
-// The value is the file's content, byte for byte (a trailing newline is kept).
+// The value is the file's content, byte for byte: a trailing newline is kept
+// unless WithTrimNewline is given (text secrets written by editors and by
+// `kubectl create secret --from-file` often end with one).
 // A field of a JSON file is selected by the Store: "file:///x/app.json#field".
 // An environment variable may hold the reference in place of the value
 // (DB_PASSWORD=file:///run/secrets/db_password), read with Store.Getenv.
@@ -198,6 +200,8 @@ type Source struct {
 	resync  time.Duration
 	clock   secrets.Clock
 	maxSize int64
+	// trimNewline drops one line ending from each value (WithTrimNewline).
+	trimNewline bool
 
 	lockExpiry time.Duration
 	owner      string // written in lock files: host and process
@@ -249,11 +253,12 @@ type content struct {
 type Option func(*config) error
 
 type config struct {
-	dir        string
-	resync     time.Duration
-	clock      secrets.Clock
-	maxSize    int64
-	lockExpiry time.Duration
+	dir         string
+	resync      time.Duration
+	clock       secrets.Clock
+	maxSize     int64
+	lockExpiry  time.Duration
+	trimNewline bool
 }
 
 // WithDir sets the directory in which relative keys are names, as in a
@@ -320,6 +325,22 @@ func WithMaxSize(n int64) Option {
 	}
 }
 
+// WithTrimNewline makes the Source drop one line ending ("\n" or "\r\n")
+// from the end of each file's content: the value of a file written by an
+// editor, by `echo`, or by a Kubernetes or Docker secret made from such a
+// file is then the text without its final newline, which a password, an API
+// key or a header value must not carry. Only one is dropped; a file that
+// holds nothing else is empty, and refused as any empty file is. Without
+// this option the content is served byte for byte. The version id is that of
+// the value served, so a file rewritten with or without its newline is no
+// rotation.
+func WithTrimNewline() Option {
+	return func(c *config) error {
+		c.trimNewline = true
+		return nil
+	}
+}
+
 // New returns a Source configured by opts. It does no I/O: files are read
 // when they are fetched.
 func New(opts ...Option) (*Source, error) {
@@ -331,15 +352,16 @@ func New(opts ...Option) (*Source, error) {
 	}
 	host, _ := os.Hostname()
 	return &Source{
-		dir:        cfg.dir,
-		resync:     cfg.resync,
-		clock:      cfg.clock,
-		maxSize:    cfg.maxSize,
-		lockExpiry: cfg.lockExpiry,
-		owner:      fmt.Sprintf("%s/%d", host, os.Getpid()),
-		wallNow:    time.Now,
-		paths:      map[string]*entry{},
-		sessions:   map[*session]struct{}{},
+		dir:         cfg.dir,
+		resync:      cfg.resync,
+		clock:       cfg.clock,
+		maxSize:     cfg.maxSize,
+		trimNewline: cfg.trimNewline,
+		lockExpiry:  cfg.lockExpiry,
+		owner:       fmt.Sprintf("%s/%d", host, os.Getpid()),
+		wallNow:     time.Now,
+		paths:       map[string]*entry{},
+		sessions:    map[*session]struct{}{},
 	}, nil
 }
 

@@ -94,6 +94,9 @@ func (s *Source) readOnce(path string) (readResult, error) {
 	if !sameStat(before, after) || int64(len(data)) != after.Size() {
 		return readResult{}, failf(secrets.ErrTransient, path, "file changed while it was read")
 	}
+	if s.trimNewline {
+		data = trimNewline(data)
+	}
 	if len(data) == 0 {
 		return readResult{}, failf(secrets.ErrInvalid, path, "file is empty")
 	}
@@ -106,6 +109,17 @@ func (s *Source) readOnce(path string) (readResult, error) {
 		resolved = "" // swapped away already: the next check reads again
 	}
 	return readResult{data: data, stat: after, at: at, resolved: resolved}, nil
+}
+
+// trimNewline drops one line ending ("\n" or "\r\n") from the end of data.
+func trimNewline(data []byte) []byte {
+	if n := len(data); n > 0 && data[n-1] == '\n' {
+		data = data[:n-1]
+		if n := len(data); n > 0 && data[n-1] == '\r' {
+			data = data[:n-1]
+		}
+	}
+	return data
 }
 
 // checkFile refuses what is not a regular file of at most maxSize bytes.
