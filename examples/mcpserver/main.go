@@ -185,7 +185,9 @@ func run(ctx context.Context, o options, log *slog.Logger, out io.Writer, ready 
 		}
 	}
 
-	files, err := file.New(file.WithDir(dir))
+	// An editor, echo and most secret files end the text with a newline,
+	// which no password, key or header value carries.
+	files, err := file.New(file.WithDir(dir), file.WithTrimNewline())
 	if err != nil {
 		return err
 	}
