@@ -5,6 +5,12 @@ import "time"
 // A Clock tells the time and makes timers. The Store takes all its time from
 // one, so tests can drive refreshes, backoff and staleness with a fake clock
 // (see WithClock) instead of sleeping.
+//
+// The Store calls a Clock and its Timers from many goroutines at once (its
+// scheduler, readers checking staleness, calls waiting after an
+// authentication failure), so both must be safe for concurrent use. Their
+// methods must return at once: they must not block, and must not call back
+// into the Store.
 type Clock interface {
 	Now() time.Time
 	NewTimer(d time.Duration) Timer

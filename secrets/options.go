@@ -24,8 +24,11 @@ const (
 // the Store serves (test before swap). It returns nil to accept them; an error
 // keeps the current values, is recorded in the key's status and makes the
 // next attempt back off. A validator runs when a key's versions are about to
-// change — on a background refresh, on Refresh and on Reload — and not on a
-// key's first load, which has no earlier value to fall back to.
+// change — on a background refresh, on Refresh and on Reload, and when a
+// pending version is considered after the served one failed authentication
+// (see Versions.Pending; a refusal then keeps the served value and is no
+// failure) — and not on a key's first load, which has no earlier value to
+// fall back to.
 //
 // ctx carries the Store's fetch timeout. A validator must not put the
 // candidate's value in its error.
