@@ -37,7 +37,8 @@
 //
 // CreateSecret, GetSecretValue, PutSecretValue, UpdateSecret,
 // UpdateSecretVersionStage, DescribeSecret, BatchGetSecretValue,
-// DeleteSecret, RestoreSecret, ListSecrets and ListSecretVersionIds are
+// DeleteSecret, RestoreSecret, ListSecrets, ListSecretVersionIds,
+// RotateSecret, CancelRotateSecret and GetRandomPassword are
 // implemented. Any other operation of the service answers
 // UnknownOperationException with a message that says the fake lacks it, and
 // a target outside the service answers UnknownOperationException.
@@ -88,6 +89,24 @@
 //   - Constraints of the model (lengths of ids, tokens, values, lists;
 //     ranges of MaxResults) answer ValidationException, which AWS checks on
 //     the server; the Go SDK checks only required members.
+//   - Rotation: RotateSecret records the configuration (RotationEnabled,
+//     RotationLambdaARN, RotationRules, shown by DescribeSecret with
+//     LastRotatedDate and, for AutomaticallyAfterDays, NextRotationDate) and,
+//     unless RotateImmediately is false, creates the version named by its
+//     ClientRequestToken with AWSPENDING and no value: GetSecretValue of it
+//     answers ResourceNotFoundException until PutSecretValue with the same
+//     token stores the value, as AWS's rotation functions do in createSecret.
+//     RotateSecret while AWSPENDING is on a version other than AWSCURRENT's
+//     answers InvalidRequestException (a previous rotation isn't complete);
+//     the same token again answers the same version. Moving AWSCURRENT to
+//     that version sets LastRotatedDate. CancelRotateSecret turns rotation
+//     off and leaves the labels as they are. No function is invoked: a test
+//     sends the four steps to its rotation handler itself.
+//   - GetRandomPassword: PasswordLength 1 to 4096 (32 by default), the four
+//     character types less those excluded, the space with IncludeSpace, and
+//     one character of each included type unless RequireEachIncludedType is
+//     false; a request that excludes every type, or asks for more types than
+//     characters, answers InvalidParameterException.
 //   - ThrottlingException and AccessDeniedException are HTTP 400 (the AWS
 //     common errors), InternalServiceError 500, ServiceUnavailable 503.
 //
@@ -100,8 +119,10 @@
 //     Filters), are the fake's best guess. Clients should branch on the
 //     error type, not on the text.
 //   - No authentication: the signature is not checked, any credentials work.
-//   - No KMS, rotation (RotateSecret), replication, resource policies, tags
-//     operations, or GetRandomPassword. Tags given to CreateSecret are kept
+//   - No KMS, replication, resource policies or tags operations; rotation
+//     invokes no function, evaluates no ScheduleExpression and never starts
+//     by itself on schedule. The messages of RotateSecret's and
+//     GetRandomPassword's errors are the fake's best guess. Tags given to CreateSecret are kept
 //     and shown by DescribeSecret and ListSecrets.
 //   - Versions are never purged: AWS deletes deprecated versions beyond about
 //     100; the fake keeps them all.

@@ -134,12 +134,38 @@ func storeVersion(sec *secret, token *string, str *string, bin []byte, stages []
 		id = *token
 	}
 	if v := sec.versions[id]; v != nil {
+		if !v.hasValue() {
+			// The version RotateSecret created: the rotation function
+			// stores its value with the same token.
+			fillVersion(sec, v, str, bin, stages, now)
+			return v, nil
+		}
 		if v.sameValue(str, bin) {
 			return v, nil // idempotent retry: succeeds, changes nothing
 		}
 		return nil, errResourceExists("You can't modify an existing version, you can only create a new version.")
 	}
 	return sec.newVersion(id, str, bin, stages, now), nil
+}
+
+// fillVersion stores the value of a version that has none (RotateSecret's)
+// and attaches the stages asked for; AWSCURRENT moving gives AWSPREVIOUS to
+// the version it left, as for a new version.
+func fillVersion(sec *secret, v *version, str *string, bin []byte, stages []string, now time.Time) {
+	if str != nil {
+		c := *str
+		v.str = &c
+	}
+	if bin != nil {
+		v.bin = slices.Clone(bin)
+	}
+	if len(stages) == 0 && !v.has(stagePending) {
+		stages = []string{stageCurrent}
+	}
+	for _, st := range stages {
+		sec.attach(st, v)
+	}
+	sec.lastChanged = now
 }
 
 func (s *Server) putSecretValueOp(body []byte, now time.Time) (any, *awsError) {
@@ -267,6 +293,9 @@ func (s *Server) updateSecretVersionStageOp(body []byte, now time.Time) (any, *a
 			stage, holder.id))
 	}
 	sec.attach(stage, to)
+	if stage == stageCurrent {
+		sec.rotated(to, now)
+	}
 	sec.lastChanged = now
 	return arnNameResponse{ARN: sec.arn, Name: sec.name}, nil
 }
@@ -280,7 +309,7 @@ func (s *Server) describeSecretOp(body []byte, _ time.Time) (any, *awsError) {
 	if e != nil {
 		return nil, e
 	}
-	return describeSecretResponse{
+	out := describeSecretResponse{
 		ARN:                sec.arn,
 		Name:               sec.name,
 		Description:        sec.description,
@@ -291,7 +320,9 @@ func (s *Server) describeSecretOp(body []byte, _ time.Time) (any, *awsError) {
 		Tags:               slices.Clone(sec.tags),
 		VersionIdsToStages: sec.versionsToStages(),
 		CreatedDate:        epochPtr(sec.created),
-	}, nil
+	}
+	sec.describeRotation(&out)
+	return out, nil
 }
 
 func (s *Server) batchGetSecretValueOp(body []byte, now time.Time) (any, *awsError) {

@@ -338,6 +338,9 @@ var operations = map[string]opFunc{
 	"RestoreSecret":            (*Server).restoreSecretOp,
 	"ListSecrets":              (*Server).listSecretsOp,
 	"ListSecretVersionIds":     (*Server).listSecretVersionIDsOp,
+	"RotateSecret":             (*Server).rotateSecretOp,
+	"CancelRotateSecret":       (*Server).cancelRotateSecretOp,
+	"GetRandomPassword":        (*Server).getRandomPasswordOp,
 }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {

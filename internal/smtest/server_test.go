@@ -749,11 +749,11 @@ func TestUnknownOperation(t *testing.T) {
 	}
 
 	// An operation of the service that the fake lacks, through the SDK.
-	_, err = srv.Client().RotateSecret(context.Background(), &secretsmanager.RotateSecretInput{SecretId: aws.String("x")})
+	_, err = srv.Client().TagResource(context.Background(), &secretsmanager.TagResourceInput{SecretId: aws.String("x"), Tags: []types.Tag{}})
 	if code := apiCode(t, err); code != "UnknownOperationException" {
-		t.Errorf("RotateSecret: %s", code)
+		t.Errorf("TagResource: %s", code)
 	}
-	if srv.CallCount("FlyToTheMoon") != 1 || srv.CallCount("RotateSecret") != 1 {
+	if srv.CallCount("FlyToTheMoon") != 1 || srv.CallCount("TagResource") != 1 {
 		t.Errorf("Calls = %v", srv.Calls())
 	}
 }

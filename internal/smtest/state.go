@@ -28,6 +28,8 @@ type secret struct {
 
 	versions map[string]*version
 	order    []string // version ids, oldest first
+
+	rotation rotationState
 }
 
 type version struct {
@@ -173,7 +175,7 @@ func (s *secret) lookup(versionID, stage *string) (*version, *awsError) {
 	switch {
 	case versionID != nil:
 		v := s.versions[*versionID]
-		if v == nil {
+		if v == nil || !v.hasValue() {
 			return nil, errNotFound(fmt.Sprintf(
 				"Secrets Manager can't find the specified secret value for VersionId: %s", *versionID))
 		}
@@ -189,7 +191,7 @@ func (s *secret) lookup(versionID, stage *string) (*version, *awsError) {
 			st = *stage
 		}
 		v := s.holder(st)
-		if v == nil {
+		if v == nil || !v.hasValue() {
 			return nil, errNotFound("Secrets Manager can't find the specified secret value for staging label: " + st)
 		}
 		return v, nil

@@ -22,6 +22,7 @@ const (
 
 	stageCurrent  = "AWSCURRENT"
 	stagePrevious = "AWSPREVIOUS"
+	stagePending  = "AWSPENDING"
 )
 
 // awsError is an error response: the exception name goes in "__type", the
@@ -244,6 +245,11 @@ type describeSecretResponse struct {
 	Name               string              `json:"Name"`
 	Description        *string             `json:"Description,omitempty"`
 	KmsKeyID           *string             `json:"KmsKeyId,omitempty"`
+	RotationEnabled    *bool               `json:"RotationEnabled,omitempty"`
+	RotationLambdaARN  *string             `json:"RotationLambdaARN,omitempty"`
+	RotationRules      *rotationRulesShape `json:"RotationRules,omitempty"`
+	LastRotatedDate    *epoch              `json:"LastRotatedDate,omitempty"`
+	NextRotationDate   *epoch              `json:"NextRotationDate,omitempty"`
 	LastChangedDate    *epoch              `json:"LastChangedDate,omitempty"`
 	LastAccessedDate   *epoch              `json:"LastAccessedDate,omitempty"`
 	DeletedDate        *epoch              `json:"DeletedDate,omitempty"`
@@ -288,4 +294,33 @@ type listSecretVersionIDsResponse struct {
 	NextToken *string                   `json:"NextToken,omitempty"`
 	ARN       string                    `json:"ARN"`
 	Name      string                    `json:"Name"`
+}
+
+type rotationRulesShape struct {
+	AutomaticallyAfterDays *int64  `json:"AutomaticallyAfterDays,omitempty"`
+	Duration               *string `json:"Duration,omitempty"`
+	ScheduleExpression     *string `json:"ScheduleExpression,omitempty"`
+}
+
+type rotateSecretRequest struct {
+	SecretID           *string             `json:"SecretId"`
+	ClientRequestToken *string             `json:"ClientRequestToken"`
+	RotationLambdaARN  *string             `json:"RotationLambdaARN"`
+	RotationRules      *rotationRulesShape `json:"RotationRules"`
+	RotateImmediately  *bool               `json:"RotateImmediately"`
+}
+
+type getRandomPasswordRequest struct {
+	PasswordLength          *int64  `json:"PasswordLength"`
+	ExcludeCharacters       *string `json:"ExcludeCharacters"`
+	ExcludeNumbers          *bool   `json:"ExcludeNumbers"`
+	ExcludePunctuation      *bool   `json:"ExcludePunctuation"`
+	ExcludeUppercase        *bool   `json:"ExcludeUppercase"`
+	ExcludeLowercase        *bool   `json:"ExcludeLowercase"`
+	IncludeSpace            *bool   `json:"IncludeSpace"`
+	RequireEachIncludedType *bool   `json:"RequireEachIncludedType"`
+}
+
+type getRandomPasswordResponse struct {
+	RandomPassword string `json:"RandomPassword"`
 }
