@@ -93,6 +93,7 @@ func (s *Store) apply(jobs []*job, atomic, last bool, failed map[string]*Error) 
 	touched := map[*baseState]bool{}
 	giveUp := func(j *job) {
 		failed[j.b.key] = &Error{Op: "validate", Key: j.b.key, Err: errMoved}
+		logs = s.noteOutcome(logs, j, failed[j.b.key])
 		j.b.expedite(now, s.cfg.backoffMin)
 		touched[j.b] = true
 	}
@@ -162,6 +163,7 @@ func (s *Store) apply(jobs []*job, atomic, last bool, failed map[string]*Error) 
 		}
 		touched[b] = true
 		logs = append(logs, s.failureLog(b.key, b.loaded, ke, b.failures, b.next.Sub(now)))
+		logs = s.noteOutcome(logs, j, ke)
 	}
 	if atomic && (len(failed) > 0 || len(again) > 0) {
 		if len(failed) > 0 {
@@ -188,6 +190,7 @@ func (s *Store) apply(jobs []*job, atomic, last bool, failed map[string]*Error) 
 					s.log.LogAttrs(s.ctx, slog.LevelInfo, "secrets: rotated",
 						slog.String("key", key), slog.String("from", from), slog.String("to", to))
 				})
+				logs = s.noteRotation(logs, j, from, to)
 			}
 		}
 		if !j.res.Unchanged && j.raw.Pending.IsZero() {
@@ -195,6 +198,7 @@ func (s *Store) apply(jobs []*job, atomic, last bool, failed map[string]*Error) 
 			// is no evidence against a pending version staged later.
 			b.authFailed = nil
 		}
+		logs = s.noteOutcome(logs, j, nil)
 		b.loaded = true
 		b.fetchedAt = now
 		if j.start > b.failDone {

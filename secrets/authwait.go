@@ -48,7 +48,9 @@ func WithAuthWait(d time.Duration) Option {
 // version is already served, and, if nothing newer comes of it, waits up to
 // limit for one. It reports whether any of keys now serves a version other
 // than v's. With a limit, the refresh is bounded by it too.
-func (s *Store) afterAuthFailure(ctx context.Context, v *View, keys []string, limit time.Duration) bool {
+func (s *Store) afterAuthFailure(ctx context.Context, v *View, keys []string, limit time.Duration) (changed bool) {
+	how := AuthRetryRefreshed
+	defer func() { s.noteAuthRetry(v, keys, changed, how) }()
 	v.pin(keys)
 	s.noteAuthFailure(v, keys)
 	if v.changedSince(keys) {
@@ -71,7 +73,8 @@ func (s *Store) afterAuthFailure(ctx context.Context, v *View, keys []string, li
 	if limit <= 0 || waited {
 		return false
 	}
-	changed := s.awaitNewer(ctx, v, keys, deadline)
+	how = AuthRetryWaited
+	changed = s.awaitNewer(ctx, v, keys, deadline)
 	if !changed {
 		v.mu.Lock()
 		v.waited = true

@@ -63,6 +63,7 @@ type config struct {
 	overlap      time.Duration
 	authWait     time.Duration
 	required     []string // nil: no WithRequired
+	observers    []Observer
 }
 
 func defaultConfig() config {

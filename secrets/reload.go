@@ -65,6 +65,7 @@ func (s *Store) reloadOnce() error {
 		err := newReloadError(failed)
 		s.log.LogAttrs(s.ctx, slog.LevelWarn, "secrets: reload applied nothing",
 			slog.Int("keys", len(jobs)), slog.Int("failed", len(failed)), slog.String("error", err.Error()))
+		s.noteReload(ReloadEvent{Keys: len(jobs), Failed: len(failed), Err: err})
 		return err
 	}
 	changed := 0
@@ -75,6 +76,7 @@ func (s *Store) reloadOnce() error {
 	}
 	s.log.LogAttrs(s.ctx, slog.LevelInfo, "secrets: reloaded",
 		slog.Int("keys", len(jobs)), slog.Int("changed", changed))
+	s.noteReload(ReloadEvent{Keys: len(jobs), Changed: changed})
 	return nil
 }
 
