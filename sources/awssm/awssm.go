@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -59,6 +60,12 @@ type Source struct {
 	// describeOff is set once DescribeSecret has been refused while
 	// GetSecretValue was allowed: from then on polls use GetSecretValue.
 	describeOff atomic.Bool
+
+	// recordName names the secret that holds a key's rotation record,
+	// from the key's secret name (see WithRecordName).
+	recordName func(name string) string
+	// names caches the secret name of keys given as ARNs, for records.
+	names sync.Map // string -> string
 }
 
 var (
@@ -136,6 +143,7 @@ func New(client API, opts ...Option) (*Source, error) {
 		maxRetryDelay: DefaultMaxRetryDelay,
 		concurrency:   DefaultConcurrency,
 		batch:         true,
+		recordName:    DefaultRecordName,
 	}
 	for _, o := range opts {
 		if o == nil {

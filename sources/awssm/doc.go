@@ -173,9 +173,51 @@
 // that could otherwise cost a connection, and a retry, under concurrent
 // calls.
 //
+// # Writes: taking part in a rotation
+//
+// The source implements secrets.Stager, secrets.PreviousRemover and
+// secrets.RotationRecorder, so that the agent of package secrets/rotate, or
+// a rotation function (examples/awsrotation), rotates secrets through it:
+//
+//	Stage           PutSecretValue with VersionStages ["AWSPENDING"]; AWSCURRENT stays put
+//	Promote         UpdateSecretVersionStage AWSCURRENT from the current version to the pending
+//	                one (AWS gives the old one AWSPREVIOUS), then AWSPENDING removed from it
+//	Discard         UpdateSecretVersionStage removing AWSPENDING
+//	RemovePrevious  UpdateSecretVersionStage removing AWSPREVIOUS
+//	Load/SaveRotation  the record in a companion secret (see WithRecordName)
+//
+// Each checks its condition with DescribeSecret first: AWS has no
+// compare-and-set on labels, except that UpdateSecretVersionStage refuses
+// to remove a label from a version that does not hold it, which makes the
+// move of AWSCURRENT conditional on the version the caller saw, and that a
+// ClientRequestToken names one version with one value. Stage uses the
+// latter: a rotation's UUID token (RotateSecret's) is the pending version's
+// id; any other token gets an id derived from the current version, the
+// same for every stager over it, so that of racing stagers AWS lets one
+// create it. A rotation in progress, that is AWSPENDING on a version other
+// than AWSCURRENT's (RotateSecret's empty version too), makes Stage fail
+// with secrets.ErrConflict unless it holds the same value (a retry): the
+// agent then resumes its own rotation from the record or refuses. The
+// record, in a secret of its own, is written with check-and-set on its
+// revisions in the same way: a tag has no condition and holds 256
+// characters where a record may take 16 KiB, and versions of the secret
+// itself would crowd its history and its version quota (AWS advises one
+// PutSecretValue per 10 minutes per secret, and a rotation saves its record
+// a few dozen times). The companion costs a secret per rotated key. Calls per
+// write: Stage 2 (3 when a version is pending already), Promote 3, Discard
+// 2, RemovePrevious 2, LoadRotation 1, SaveRotation 1 (and a
+// DescribeSecret once per ARN key, to learn the secret's name).
+//
 // # IAM permissions
 //
-// The source reads and never writes. The policy that makes it cheapest:
+// A source that only reads needs the first policy below; one that also
+// writes (an agent's) needs secretsmanager:PutSecretValue and
+// secretsmanager:UpdateSecretVersionStage on the rotated secrets, and
+// secretsmanager:CreateSecret, PutSecretValue, GetSecretValue on their
+// record secrets (by default "<name>/rotor-rotation", which a resource
+// "secret:mcp/prod*" covers together with "secret:mcp/prod").
+//
+// The read policy that makes it cheapest:
 //
 //	{
 //	  "Version": "2012-10-17",
