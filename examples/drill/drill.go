@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -22,10 +23,23 @@ const (
 	DualRole = "dual-role"
 )
 
-// Orders of a rotation's two steps (the rotator's -first flag).
+// Orders of a manual rotation's two steps (the rotate program's -first flag).
 const (
 	StoreFirst = "store"
 	AlterFirst = "alter"
+)
+
+// Who rotates.
+const (
+	// Manual rows rotate with the rotate program: the new password written
+	// to db.json and set with ALTER ROLE by hand, with no overlap, as an
+	// operator's script does.
+	Manual = "manual"
+	// Agent rows rotate with examples/rotator, the rotation agent
+	// (secrets/rotate) as a command, run once a rotation as an operator or
+	// a CronJob runs it: stage, set, verify, promote, wait the overlap,
+	// revoke; roll back when verify fails.
+	Agent = "agent"
 )
 
 // The servers compared.
@@ -38,16 +52,49 @@ const (
 	ReadOnceServer = "read-once"
 )
 
-// A Row is one way of rotating: which step first, whether SIGHUP follows, and
-// the strategy.
+// A Row is one way of rotating: who rotates, which step first (manual
+// rows), whether SIGHUP follows, and the strategy.
 type Row struct {
-	First    string // StoreFirst or AlterFirst
-	SIGHUP   bool
+	By       string // Manual or Agent; "" is Manual
+	First    string // manual rows: StoreFirst or AlterFirst; "" for the agent
+	SIGHUP   bool   // manual rows: sent after both steps; the agent's: sent on promotion (-sighup-pidfile)
 	Strategy string // SingleRole or DualRole
+	// VerifyFails, for an agent row with DualRole, makes the one rotation
+	// of the row fail its verify: the standby role's VALID UNTIL is in
+	// the past, so the new password is set but cannot log in, and the
+	// rotator must roll back (exit status 3).
+	VerifyFails bool
+}
+
+// agent reports whether the rotation agent rotates in this row.
+func (r Row) agent() bool { return r.By == Agent }
+
+// by names who rotates, for the table.
+func (r Row) by() string {
+	if r.agent() {
+		return Agent
+	}
+	return Manual
+}
+
+// Attempts is how many rotations the row runs when rows run rotations
+// each: one for the row whose verify fails, which rolls back.
+func (r Row) Attempts(rotations int) int {
+	if r.VerifyFails {
+		return 1
+	}
+	return rotations
 }
 
 // String names the row for logs and errors.
 func (r Row) String() string {
+	if r.agent() {
+		s := fmt.Sprintf("agent (examples/rotator) / SIGHUP %s / %s", yesNo(r.SIGHUP), r.Strategy)
+		if r.VerifyFails {
+			s += " / verify fails"
+		}
+		return s
+	}
 	order := "store, then ALTER ROLE"
 	if r.First == AlterFirst {
 		order = "ALTER ROLE, then store"
@@ -55,18 +102,26 @@ func (r Row) String() string {
 	return fmt.Sprintf("%s / SIGHUP %s / %s", order, yesNo(r.SIGHUP), r.Strategy)
 }
 
-// Rows returns the eight rows: both orders, with and without SIGHUP, both
-// strategies.
+// Rows returns the eleven rows: the eight manual ones (both orders, with
+// and without SIGHUP, both strategies), and three of the rotation agent:
+// single role without SIGHUP (servers pick the new password up by polling
+// or, between set and promotion, by trying the pending one after a refused
+// login), alternating roles with SIGHUP on promotion, and alternating roles
+// whose one rotation fails its verify and rolls back.
 func Rows() []Row {
 	var rows []Row
 	for _, strategy := range []string{SingleRole, DualRole} {
 		for _, first := range []string{StoreFirst, AlterFirst} {
 			for _, hup := range []bool{false, true} {
-				rows = append(rows, Row{First: first, SIGHUP: hup, Strategy: strategy})
+				rows = append(rows, Row{By: Manual, First: first, SIGHUP: hup, Strategy: strategy})
 			}
 		}
 	}
-	return rows
+	return append(rows,
+		Row{By: Agent, Strategy: SingleRole},
+		Row{By: Agent, SIGHUP: true, Strategy: DualRole},
+		Row{By: Agent, SIGHUP: true, Strategy: DualRole, VerifyFails: true},
+	)
 }
 
 // Config sets the drill's load and schedule.
@@ -83,20 +138,30 @@ type Config struct {
 	// IdleSessionTimeout is the roles' idle_session_timeout: PostgreSQL
 	// ends the pool's spare connections between bursts.
 	IdleSessionTimeout time.Duration
-	TTL                time.Duration // the server's -ttl
-	Parallel           int           // passes (a row against one server) run at once
-	Bin                string        // the directory Build built the programs into
-	Log                io.Writer     // progress; nil for none
-	ServerLog          bool          // copy the servers' logs to Log too
+	TTL                time.Duration // the server's -ttl, and the agent's -ttl
+	// AgentDeadline is the agent's -overlap-deadline: how long after a
+	// promotion it waits at most for the old credential's sessions to end
+	// (its -overlap is its default and minimum, 3 × TTL). The server's
+	// pool keeps its busiest connections for minutes, so the agent's wait
+	// usually ends at this deadline, and then it revokes.
+	AgentDeadline time.Duration
+	// AgentPoll is the agent's -poll: how often it counts those sessions.
+	AgentPoll time.Duration
+	Parallel  int       // passes (a row against one server) run at once
+	Bin       string    // the directory Build built the programs into
+	Log       io.Writer // progress; nil for none
+	ServerLog bool      // copy the servers' logs to Log too
 }
 
 // DefaultConfig returns the configuration ./test.sh runs: every row, five
-// rotations each, 40 calls a second plus a burst of 8 every 3 seconds.
+// rotations each (one for the row whose verify fails), 40 calls a second
+// plus a burst of 8 every 3 seconds; the agent's overlap is 3 × the 2 s
+// TTL and its deadline twice that.
 func DefaultConfig() Config {
 	return Config{
 		Rows: Rows(), Rotations: 5, Gap: 2 * time.Second, Spacing: time.Second,
 		Rate: 40, Burst: 8, BurstEvery: 3 * time.Second, IdleSessionTimeout: 1500 * time.Millisecond,
-		TTL: 2 * time.Second, Parallel: 4,
+		TTL: 2 * time.Second, AgentDeadline: 12 * time.Second, AgentPoll: time.Second, Parallel: 4,
 	}
 }
 
@@ -109,11 +174,18 @@ func (c Config) serverLog() io.Writer {
 
 // A Window is one rotation, from the rotator's start until the server shows
 // the new credential in use on a session that logged in after ALTER ROLE (or,
-// for the read-once server, that it can no longer log in).
+// for the read-once server, that it can no longer log in). For a rotation
+// that rolled back, until the server shows the current credential in use on
+// a session that logged in after the rollback.
 type Window struct {
 	Start, End time.Time
 	Rotation   wire.Rotation
 	Evident    bool // the server showed it within the drill's bound
+	// RolledBack is set for an agent's rotation that rolled back; Refused
+	// is then the role of the credential whose verify failed, which the
+	// server must never have used, and Rotation.Role the role that stays.
+	RolledBack bool
+	Refused    string
 }
 
 // Latency is the spread of tool-call durations.
@@ -129,7 +201,18 @@ type Result struct {
 	Calls     int64
 	Failed    int64
 	Unsent    int64 // steady calls the load could not send: the server fell behind
-	Rotations int
+	Rotations int   // rotations done (for the agent: exit status 0)
+	// RolledBack counts the agent's rotations that rolled back (exit
+	// status 3).
+	RolledBack int
+	// ServedRefused counts the calls served as the role of a credential
+	// whose verify failed, from that rotation on: the server used the
+	// value the agent refused.
+	ServedRefused int64
+	// Problems is what the pass found wrong in the store or the database
+	// after a rollback (db.json changed, a pending version left, the
+	// current credential refused).
+	Problems []string
 	// Reconnections counts the database sessions that served calls beyond
 	// the first: the pool logged in again that many times at least.
 	Reconnections int
@@ -148,7 +231,8 @@ type Result struct {
 
 // Run runs every row against rotor and the read-once server, cfg.Parallel
 // passes at once, each with its own PostgreSQL server. Results come in the
-// order of cfg.Rows, rotor's before the read-once server's.
+// order of cfg.Rows, rotor's before the read-once server's; the agent's
+// rows, whose rotations wait out an overlap, start first.
 func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = 1
@@ -167,16 +251,19 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	}
 	results := make([]Result, len(jobs))
 	errs := make([]error, len(jobs))
+	// The longest passes first, so that none is left to run alone at the end.
+	order := slices.Clone(jobs)
+	sort.SliceStable(order, func(a, b int) bool { return order[a].row.agent() && !order[b].row.agent() })
 	sem := make(chan struct{}, cfg.Parallel)
 	var wg sync.WaitGroup
-	for _, j := range jobs {
+	for _, j := range order {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			errs[j.i] = ctx.Err()
+			continue
+		}
 		wg.Go(func() {
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				errs[j.i] = ctx.Err()
-				return
-			}
 			defer func() { <-sem }()
 			p := &pass{cfg: cfg, row: j.row, server: j.server, logf: func(string, ...any) {}}
 			if cfg.Log != nil {
@@ -229,10 +316,24 @@ func (r *Result) tally(calls []wire.Call) {
 			continue
 		}
 		seen[session{c.PID, c.SessionStart}] = true
+		if r.servedRefused(c) {
+			r.ServedRefused++
+		}
 	}
 	r.Reconnections = max(len(seen)-1, 0)
 	r.in, r.out = in, out
 	r.In, r.Out = latency(in), latency(out)
+}
+
+// servedRefused reports whether c, a call that succeeded, ran as the role
+// of a credential whose verify failed, at or after that rotation's start.
+func (r *Result) servedRefused(c wire.Call) bool {
+	for _, w := range r.Windows {
+		if w.RolledBack && c.User == w.Refused && !c.Start.Before(w.Start) {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *Result) inWindow(t time.Time) bool {
@@ -276,19 +377,29 @@ func latency(ds []time.Duration) Latency {
 }
 
 // Table renders results: one line a row and server, with the latency of the
-// calls inside rotation windows and outside them.
+// calls inside rotation windows and outside them. "by" says who rotated
+// (manual: the rotate program; agent: examples/rotator), "verify" whether
+// the agent's verify was made to fail, "rolled back" how many of its
+// rotations rolled back.
 func Table(results []Result) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-6s %-6s %-11s %-9s %6s %6s %9s %13s %6s | %7s %7s %6s | %7s %7s %6s  %s\n",
-		"first", "SIGHUP", "strategy", "server", "calls", "failed", "rotations", "reconnections", "unsent",
+	fmt.Fprintf(&b, "%-6s %-5s %-6s %-11s %-6s %-9s %6s %6s %9s %11s %13s %6s | %7s %7s %6s | %7s %7s %6s  %s\n",
+		"by", "first", "SIGHUP", "strategy", "verify", "server", "calls", "failed", "rotations", "rolled back", "reconnections", "unsent",
 		"in p50", "in p99", "in n", "out p50", "out p99", "out n", "first failure")
 	for _, r := range results {
 		first := r.FirstErr
 		if len(first) > 70 {
 			first = first[:70] + "..."
 		}
-		fmt.Fprintf(&b, "%-6s %-6s %-11s %-9s %6d %6d %9d %13d %6d | %7s %7s %6d | %7s %7s %6d  %s\n",
-			r.First, yesNo(r.SIGHUP), r.Strategy, r.Server, r.Calls, r.Failed, r.Rotations, r.Reconnections, r.Unsent,
+		order, verify := r.First, "-"
+		if r.agent() {
+			order, verify = "-", "passes"
+			if r.VerifyFails {
+				verify = "fails"
+			}
+		}
+		fmt.Fprintf(&b, "%-6s %-5s %-6s %-11s %-6s %-9s %6d %6d %9d %11d %13d %6d | %7s %7s %6d | %7s %7s %6d  %s\n",
+			r.by(), order, yesNo(r.SIGHUP), r.Strategy, verify, r.Server, r.Calls, r.Failed, r.Rotations, r.RolledBack, r.Reconnections, r.Unsent,
 			ms(r.In.P50), ms(r.In.P99), r.In.Calls, ms(r.Out.P50), ms(r.Out.P99), r.Out.Calls, first)
 	}
 	return b.String()
@@ -325,32 +436,54 @@ func yesNo(b bool) string {
 	return "no"
 }
 
-// Check returns what is wrong with r, a pass that ran rotations rotations:
-// what happened, never how fast. Every pass ran all its rotations, and after
-// each one the server logged in again: rotor on a session that started after
-// ALTER ROLE with the new credential; the read-once server either so (the
-// role it keeps was not the one changed) or by failing to log in. rotor
-// failed no call; the read-once server failed some, or the drill did not
-// test rotation. (The read-once server's reconnections count only the
-// sessions that served calls: once its password is changed it has none.)
+// Check returns what is wrong with r, a pass of a configuration of
+// rotations rotations a row: what happened, never how fast. Every pass ran
+// all its rotations, and after each one the server logged in again: rotor
+// on a session that started after ALTER ROLE with the new credential; the
+// read-once server either so (the role it keeps was not the one changed) or
+// by failing to log in. rotor failed no call; the read-once server failed
+// some, or the drill did not test rotation. (The read-once server's
+// reconnections count only the sessions that served calls: once its
+// password is changed it has none.)
+//
+// In the agent's row whose verify fails, the one rotation rolled back and
+// none was done; neither server ever served a call as the refused role;
+// after the rollback both logged in again with the credential db.json
+// still holds, and neither failed a call: the read-once server, which
+// never reads db.json again, shows that the database accepts the current
+// credential as before. The pass's own findings (Result.Problems: db.json
+// unchanged, no pending version left, a login with db.json's credential)
+// are reported too.
 func Check(r Result, rotations int) []string {
 	var problems []string
-	if r.Rotations != rotations || len(r.Windows) != rotations {
-		problems = append(problems, fmt.Sprintf("%d rotations; want %d", r.Rotations, rotations))
+	want, wantRolledBack := rotations, 0
+	if r.VerifyFails {
+		want, wantRolledBack = 0, 1
+	}
+	if r.Rotations != want || r.RolledBack != wantRolledBack || len(r.Windows) != want+wantRolledBack {
+		problems = append(problems, fmt.Sprintf("%d rotations done and %d rolled back (%d windows); want %d and %d",
+			r.Rotations, r.RolledBack, len(r.Windows), want, wantRolledBack))
 	}
 	for n, w := range r.Windows {
 		if !w.Evident {
 			what := "no call was served on a session that logged in with the new credential of " + w.Rotation.Role
-			if r.Server == ReadOnceServer {
+			switch {
+			case w.RolledBack:
+				what = "no call was served on a session that logged in after the rollback as " + w.Rotation.Role
+			case r.Server == ReadOnceServer:
 				what = "no new session and no failed call"
 			}
 			problems = append(problems, fmt.Sprintf("rotation %d: %s within %v", n+1, what, evidenceWait))
 		}
 	}
-	switch r.Server {
-	case RotorServer:
+	if r.ServedRefused > 0 {
+		problems = append(problems, fmt.Sprintf("%d calls were served as the role whose new credential failed its verify", r.ServedRefused))
+	}
+	problems = append(problems, r.Problems...)
+	switch {
+	case r.Server == RotorServer || r.VerifyFails:
 		// Implied by the windows; said on its own for the table's column.
-		if r.Reconnections < rotations {
+		if r.Reconnections < want+wantRolledBack {
 			problems = append(problems, fmt.Sprintf("%d reconnections; want at least one a rotation", r.Reconnections))
 		}
 		if r.Failed > 0 {
@@ -363,7 +496,7 @@ func Check(r Result, rotations int) []string {
 				problems = append(problems, "  "+f)
 			}
 		}
-	case ReadOnceServer:
+	case r.Server == ReadOnceServer:
 		if r.Failed == 0 {
 			problems = append(problems, "the read-once server failed no call: the drill did not test rotation")
 		}

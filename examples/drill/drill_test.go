@@ -49,9 +49,11 @@ func built(t *testing.T) string {
 }
 
 // TestDrill runs every row, as ./test.sh does: the built example server, the
-// load from the built MCP client, the rotations from the built rotator. It
-// checks what happened (Check), never how fast; the table and the latency
-// inside and outside rotation windows are printed.
+// load from the built MCP client, the rotations from the built rotators (the
+// manual rows' rotate, the agent rows' examples/rotator, including the
+// rotation whose verify fails and rolls back). It checks what happened
+// (Check), never how fast; the table and the latency inside and outside
+// rotation windows are printed.
 func TestDrill(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Bin = built(t)

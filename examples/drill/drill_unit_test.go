@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -81,16 +82,33 @@ func TestCheck(t *testing.T) {
 }
 
 func TestParseRows(t *testing.T) {
-	rows, err := parseRows("store/no/single-role,alter/yes/dual-role")
-	if err != nil || len(rows) != 2 || rows[0] != (Row{StoreFirst, false, SingleRole}) || rows[1] != (Row{AlterFirst, true, DualRole}) {
+	rows, err := parseRows("store/no/single-role,alter/yes/dual-role,agent/no/single-role,agent/yes/dual-role/verify-fails")
+	want := []Row{
+		{By: Manual, First: StoreFirst, Strategy: SingleRole},
+		{By: Manual, First: AlterFirst, SIGHUP: true, Strategy: DualRole},
+		{By: Agent, Strategy: SingleRole},
+		{By: Agent, SIGHUP: true, Strategy: DualRole, VerifyFails: true},
+	}
+	if err != nil || !slices.Equal(rows, want) {
 		t.Errorf("%+v, %v", rows, err)
 	}
-	for _, bad := range []string{"store/no", "later/no/single-role", "store/maybe/single-role", "store/no/triple-role"} {
+	for _, bad := range []string{"store/no", "later/no/single-role", "store/maybe/single-role", "store/no/triple-role",
+		"store/no/dual-role/verify-fails", "agent/no/single-role/verify-fails", "agent/no/dual-role/sometimes"} {
 		if _, err := parseRows(bad); err == nil {
 			t.Errorf("%q parsed", bad)
 		}
 	}
-	if len(Rows()) != 8 {
-		t.Errorf("%d rows; want 8", len(Rows()))
+	all := Rows()
+	if len(all) != 11 || all[8] != want[2] {
+		t.Errorf("%d rows; want 8 manual and 3 of the agent", len(all))
+	}
+	agents := 0
+	for _, r := range all {
+		if r.agent() {
+			agents++
+		}
+	}
+	if agents != 3 || !all[10].VerifyFails || all[10].Attempts(5) != 1 || all[8].Attempts(5) != 5 {
+		t.Errorf("the agent's rows: %+v", all[8:])
 	}
 }

@@ -95,7 +95,8 @@ func (p *pass) run(ctx context.Context) (res Result, err error) {
 		}
 	}
 
-	srv, url, token, err := p.startServer(ctx, dir, fmt.Sprintf("postgres://%s:%d/postgres?sslmode=disable&pool_max_conns=4", pg.Host, pg.Port))
+	dbURL := fmt.Sprintf("postgres://%s:%d/postgres?sslmode=disable", pg.Host, pg.Port)
+	srv, url, token, err := p.startServer(ctx, dir, dbURL+"&pool_max_conns=4")
 	if err != nil {
 		return res, err
 	}
@@ -131,29 +132,52 @@ func (p *pass) run(ctx context.Context) (res Result, err error) {
 	}) {
 		return res, fmt.Errorf("the load did not show two database sessions within %v: %s", evidenceWait, p.firstError())
 	}
+	// The agent sends SIGHUP to the PID in a file, as a supervisor writes
+	// it (systemd's PIDFile=).
+	var pidFile string
+	if p.row.agent() && p.row.SIGHUP {
+		pidFile = dir + ".pid"
+		if err := writePIDFile(pidFile, srv.cmd.Process.Pid); err != nil {
+			return res, err
+		}
+		defer os.Remove(pidFile)
+	}
 	role := "app_a"
-	for n := 1; n <= cfg.Rotations; n++ {
+	for n := 1; n <= p.row.Attempts(cfg.Rotations); n++ {
 		target := role
 		if p.row.Strategy == DualRole {
 			target = map[string]string{"app_a": "app_b", "app_b": "app_a"}[role]
 		}
-		w := Window{Start: time.Now()}
-		rot, err := p.rotate(ctx, pg, dir, target, srv.cmd.Process.Pid)
+		var w Window
+		if p.row.agent() {
+			w, err = p.agentRotate(ctx, pg, admin, dir, dbURL, pidFile, role, target, &res)
+		} else {
+			w = Window{Start: time.Now()}
+			w.Rotation, err = p.rotate(ctx, pg, dir, target, srv.cmd.Process.Pid)
+			if err == nil {
+				res.Rotations++
+			}
+		}
 		if err != nil {
 			return res, fmt.Errorf("rotation %d: %w", n, err)
 		}
-		w.Rotation = rot
-		res.Rotations = n
 		// The rotation is over for the server once a session that logged
 		// in after ALTER ROLE serves a call as the rotated role: the pool
 		// read the new password. The read-once server shows it, or that
-		// it cannot log in any more (a failed call).
+		// it cannot log in any more (a failed call). After a rollback,
+		// both show a session that logged in after it, as the role that
+		// stays.
+		rot := w.Rotation
 		w.Evident = p.await(ctx, load, func(calls []wire.Call) bool {
 			for _, c := range calls {
-				if c.Err == "" && c.User == target && c.SessionStart.After(rot.AlteredDB) {
+				switch {
+				case w.RolledBack:
+					if c.Err == "" && c.User == rot.Role && c.SessionStart.After(rot.AlteredDB) {
+						return true
+					}
+				case c.Err == "" && c.User == target && c.SessionStart.After(rot.AlteredDB):
 					return true
-				}
-				if p.server == ReadOnceServer && (c.Err != "" && c.Start.After(rot.Altered) || c.Err == "" && c.SessionStart.After(rot.AlteredDB)) {
+				case p.server == ReadOnceServer && (c.Err != "" && c.Start.After(rot.Altered) || c.Err == "" && c.SessionStart.After(rot.AlteredDB)):
 					return true
 				}
 			}
@@ -161,8 +185,17 @@ func (p *pass) run(ctx context.Context) (res Result, err error) {
 		})
 		w.End = time.Now()
 		res.Windows = append(res.Windows, w)
-		p.logf("rotation %d of %s: %s", n, target, map[bool]string{true: "shown on a new session after " + w.End.Sub(w.Start).Round(time.Millisecond).String(), false: "NOT shown within " + evidenceWait.String()}[w.Evident])
-		if p.row.Strategy == DualRole && w.Evident {
+		what := "shown on a new session after " + w.End.Sub(w.Start).Round(time.Millisecond).String()
+		if !w.Evident {
+			what = "NOT shown within " + evidenceWait.String()
+		}
+		if w.RolledBack {
+			what = "rolled back; " + what
+		}
+		p.logf("rotation %d of %s: %s", n, target, what)
+		// The agent's rotation switched db.json to target (agentRotate
+		// checked); a manual one did, and the drill follows it once shown.
+		if p.row.Strategy == DualRole && !w.RolledBack && (w.Evident || p.row.agent()) {
 			role = target
 		}
 		if err := sleep(ctx, cfg.Spacing); err != nil {

@@ -16,21 +16,23 @@ import (
 const (
 	serverBin  = "mcpserver"
 	loadBin    = "mcpload"
-	rotatorBin = "rotate"
+	rotatorBin = "rotate"  // the manual rows' rotator (examples/drill/rotate)
+	agentBin   = "rotator" // the agent rows' rotator (examples/rotator)
 )
 
-// Build builds the example server, the load client and the rotator into dir
-// with the go command, as a user builds them: no race detector, nothing of
-// the drill's own process inside them.
+// Build builds the example server, the load client and both rotators into
+// dir with the go command, as a user builds them: no race detector, nothing
+// of the drill's own process inside them.
 func Build(ctx context.Context, dir string) error {
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", dir+string(filepath.Separator),
 		"github.com/rotorhq/rotor/examples/mcpserver",
 		"github.com/rotorhq/rotor/examples/drill/mcpload",
-		"github.com/rotorhq/rotor/examples/drill/rotate")
+		"github.com/rotorhq/rotor/examples/drill/rotate",
+		"github.com/rotorhq/rotor/examples/rotator")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build: %v\n%s", err, out)
 	}
-	for _, b := range []string{serverBin, loadBin, rotatorBin} {
+	for _, b := range []string{serverBin, loadBin, rotatorBin, agentBin} {
 		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
 			return fmt.Errorf("go build: %w", err)
 		}
