@@ -334,6 +334,14 @@ func WithMaxSize(n int64) Option {
 // this option the content is served byte for byte. The version id is that of
 // the value served, so a file rewritten with or without its newline is no
 // rotation.
+//
+// The rule applies to every version, wherever it is read from: the key's
+// file, a pending file and a previous copy (see "Rotation" in the package
+// documentation). A value staged with a newline is served as Pending without
+// it, under the id Stage returns, and keeps value and id once promoted. The
+// files a rotation writes hold the bytes given, and the rule is applied when
+// they are read, once. Since ids depend on the rule, every process that
+// reads or rotates a key should be given the same setting.
 func WithTrimNewline() Option {
 	return func(c *config) error {
 		c.trimNewline = true

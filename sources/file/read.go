@@ -20,7 +20,8 @@ import (
 
 // readResult is one consistent read of a file.
 type readResult struct {
-	data     []byte
+	data     []byte      // the value: the file's bytes under the value rule (see Source.value)
+	raw      []byte      // the file's bytes as they are
 	stat     os.FileInfo // of the open file, after the read
 	at       time.Time   // wall-clock time before the read began
 	resolved string      // the path with symbolic links resolved; "" if that failed
@@ -94,9 +95,8 @@ func (s *Source) readOnce(path string) (readResult, error) {
 	if !sameStat(before, after) || int64(len(data)) != after.Size() {
 		return readResult{}, failf(secrets.ErrTransient, path, "file changed while it was read")
 	}
-	if s.trimNewline {
-		data = trimNewline(data)
-	}
+	raw := data
+	data = s.value(raw)
 	if len(data) == 0 {
 		return readResult{}, failf(secrets.ErrInvalid, path, "file is empty")
 	}
@@ -108,7 +108,20 @@ func (s *Source) readOnce(path string) (readResult, error) {
 	if err != nil {
 		resolved = "" // swapped away already: the next check reads again
 	}
-	return readResult{data: data, stat: after, at: at, resolved: resolved}, nil
+	return readResult{data: data, raw: raw, stat: after, at: at, resolved: resolved}, nil
+}
+
+// value applies the Source's value rule to the bytes of a file that holds
+// a value (the key's file, its pending file, a previous copy): with
+// WithTrimNewline one line ending is dropped, otherwise the bytes are the
+// value. Every read of a value goes through it, so that a version has one
+// value and one id wherever it is read from. The result may share raw's
+// memory.
+func (s *Source) value(raw []byte) []byte {
+	if s.trimNewline {
+		return trimNewline(raw)
+	}
+	return raw
 }
 
 // trimNewline drops one line ending ("\n" or "\r\n") from the end of data.

@@ -45,12 +45,12 @@ const (
 // version: neither is ever allowed to fail the read of the current one.
 func (s *Source) readRotation(path, cur string) rotation {
 	var r rotation
-	data, fi, err := s.readCompanion(pendingPath(path))
+	data, _, fi, err := s.readValueCompanion(pendingPath(path))
 	r.pendStat = fi
 	if err == nil && fi != nil && s.valueOK(path, data) {
 		r.pend = content{id: secrets.ContentVersion(data), value: string(data)}
 	}
-	data, fi, err = s.readCompanion(previousPath(path, cur))
+	data, _, fi, err = s.readValueCompanion(previousPath(path, cur))
 	r.prevStat = fi
 	switch {
 	case fi == nil && err == nil:
@@ -88,6 +88,19 @@ func companionUnmoved(path string, known os.FileInfo, readAt time.Time) bool {
 		return known == nil && errors.Is(err, fs.ErrNotExist)
 	}
 	return known != nil && readAt.Sub(lastChange(known)) >= racyWindow && sameStat(fi, known)
+}
+
+// readValueCompanion reads a rotation's file that holds a value (the
+// pending file, a previous copy) as readCompanion does, and returns its
+// value under the value rule that reads of the key's file apply (see
+// Source.value) as well as its bytes as they are (raw): a pending version is
+// served, and has the id, of what it will be served as once it is promoted.
+func (s *Source) readValueCompanion(path string) (value, raw []byte, fi os.FileInfo, err error) {
+	raw, fi, err = s.readCompanion(path)
+	if err != nil || fi == nil {
+		return nil, nil, fi, err
+	}
+	return s.value(raw), raw, fi, nil
 }
 
 // readCompanion reads one of a rotation's files: (nil, nil, nil) when it

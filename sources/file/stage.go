@@ -24,9 +24,10 @@ var (
 // the current file and the pending one.
 type writeState struct {
 	fi      os.FileInfo // the key's file
-	cur     []byte
+	cur     []byte      // its value, as Fetch serves it
+	curRaw  []byte      // its bytes, which a previous copy keeps
 	curID   string
-	pend    []byte // nil when no pending file exists
+	pend    []byte // the pending value, as Fetch serves it; nil when no pending file exists
 	pendID  string
 	pendErr error
 }
@@ -44,8 +45,8 @@ func (s *Source) readForWrite(ctx context.Context, op, path string) (writeState,
 	if err != nil {
 		return w, err
 	}
-	w.fi, w.cur, w.curID = fi, r.data, secrets.ContentVersion(r.data)
-	pend, pfi, err := s.readCompanion(pendingPath(path))
+	w.fi, w.cur, w.curRaw, w.curID = fi, r.data, r.raw, secrets.ContentVersion(r.data)
+	pend, _, pfi, err := s.readValueCompanion(pendingPath(path))
 	if err != nil {
 		return w, err
 	}
@@ -61,13 +62,16 @@ func (s *Source) readForWrite(ctx context.Context, op, path string) (writeState,
 // Stage writes req.Value as the pending file beside key's file
 // (".name.rotor-pending"), written whole and synced before it is renamed
 // into place; see secrets.Stager.Stage for the conditions, which are checked
-// and applied under the key's write lock. The pending version's id is the
-// content digest, as Fetch gives it. The pending file gets the mode and
-// owner of the current one, so that whoever reads the key can read it.
+// and applied under the key's write lock. The pending file holds req.Value
+// byte for byte, and is read as the key's file is: the pending version's
+// value and id are those Fetch serves, before and after Promote (with
+// WithTrimNewline, those of req.Value without its final line ending). The
+// pending file gets the mode and owner of the current one, so that whoever
+// reads the key can read it.
 //
 // A value that the key's file could not hold fails with secrets.ErrInvalid:
-// empty, over WithMaxSize, not valid JSON for a *.json file, or equal to the
-// current value. A key that is not a regular file of its own (a symbolic
+// empty (with WithTrimNewline, a line ending alone), over WithMaxSize, not
+// valid JSON for a *.json file, or served as the current value is. A key that is not a regular file of its own (a symbolic
 // link, a file in a Kubernetes-style volume, a read-only file system) fails
 // with ErrNotWritable.
 func (s *Source) Stage(ctx context.Context, key string, req secrets.StageRequest) (string, error) {
@@ -79,12 +83,13 @@ func (s *Source) Stage(ctx context.Context, key string, req secrets.StageRequest
 	if err != nil {
 		return "", err
 	}
+	val := s.value(req.Value) // what Fetch will serve
 	switch {
-	case len(req.Value) == 0:
+	case len(val) == 0:
 		return "", writeErr(op, e.path, secrets.ErrInvalid, "empty value")
 	case int64(len(req.Value)) > s.maxSize:
 		return "", writeErr(op, e.path, secrets.ErrInvalid, "value larger than the size limit")
-	case isJSONPath(e.path) && !json.Valid(req.Value):
+	case isJSONPath(e.path) && !json.Valid(val):
 		return "", writeErr(op, e.path, secrets.ErrInvalid, "the value of a .json file is not valid JSON")
 	}
 	if _, err := writable(op, e.path); err != nil {
@@ -99,13 +104,13 @@ func (s *Source) Stage(ctx context.Context, key string, req secrets.StageRequest
 	if err != nil {
 		return "", err
 	}
-	id := secrets.ContentVersion(req.Value)
+	id := secrets.ContentVersion(val)
 	switch {
 	case w.curID != req.Current:
 		return "", writeErr(op, e.path, secrets.ErrConflict, "current version is not the one expected")
 	case id == w.curID:
 		return "", writeErr(op, e.path, secrets.ErrInvalid, "the value is the current one")
-	case w.pend != nil && bytes.Equal(w.pend, req.Value):
+	case w.pend != nil && bytes.Equal(w.pend, val):
 		return w.pendID, nil
 	case w.pend != nil:
 		return "", writeErr(op, e.path, secrets.ErrConflict, "another version is pending")
@@ -146,7 +151,7 @@ func (s *Source) Promote(ctx context.Context, key, pending, current string) erro
 	}
 	if w.curID == pending {
 		// Promoted already: done, unless over another version than current.
-		prev, pfi, err := s.readCompanion(previousPath(e.path, pending))
+		prev, _, pfi, err := s.readValueCompanion(previousPath(e.path, pending))
 		if err != nil {
 			return err
 		}
@@ -161,7 +166,9 @@ func (s *Source) Promote(ctx context.Context, key, pending, current string) erro
 	case w.curID != current:
 		return writeErr(op, e.path, secrets.ErrConflict, "current version is not the one expected")
 	}
-	if err := s.writeAtomic(op, previousPath(e.path, pending), w.cur, w.fi, lk); err != nil {
+	// The copy keeps the file's bytes, which reads turn into the value as
+	// they do the key's file's: the value rule is applied once.
+	if err := s.writeAtomic(op, previousPath(e.path, pending), w.curRaw, w.fi, lk); err != nil {
 		return err
 	}
 	if err := renameAtomic(op, pendingPath(e.path), e.path, lk); err != nil {
@@ -214,7 +221,7 @@ func (s *Source) Discard(ctx context.Context, key, pending string) error {
 	switch {
 	case errors.Is(err, secrets.ErrNotFound):
 		w, err = writeState{}, nil // no current file: the pending one may go
-		pend, pfi, perr := s.readCompanion(pendingPath(e.path))
+		pend, _, pfi, perr := s.readValueCompanion(pendingPath(e.path))
 		if perr != nil {
 			return perr
 		}
