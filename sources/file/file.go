@@ -21,7 +21,9 @@
 // relative key when no directory is set. The check is lexical: symbolic links
 // are followed wherever they point, since that is how Kubernetes and the CSI
 // driver publish their files; whoever can write the directory decides what it
-// holds. Absolute keys may name any file the process can read.
+// holds. Absolute keys may name any file the process can read. Writes are
+// stricter: a rotation never writes through a symbolic link (see
+// "Rotation"), so it never leaves the directory of a relative key.
 //
 // The value is the file's content, byte for byte: a trailing newline is kept
 // unless WithTrimNewline is given (text secrets written by editors and by
@@ -149,15 +151,33 @@
 // seen.
 //
 // Only a key that is a regular file of its own in a writable directory can
-// be written. A symbolic link (the visible names of a Kubernetes secret
-// volume or a Secrets Store CSI mount, which point through "..data"), a file
-// inside such a volume, and a file on a read-only file system (a mounted
-// Secret, a Docker secret) are refused with ErrNotWritable: their writer
-// (kubelet, the CSI driver) would undo or fight the change, and the rotation
-// belongs where they copy from. Files written by Vault Agent or a deploy
-// tool are regular files and can be written, as long as that tool does not
-// write them too. For a key never rotated, reading costs two more stats (of
-// files that do not exist) and nothing else changes.
+// be written. Stage, Promote, Discard, RemovePrevious and SaveRotation
+// refuse with ErrNotWritable, before they create any file:
+//
+//   - a key whose file is a symbolic link (the visible names of a Kubernetes
+//     secret volume or a Secrets Store CSI mount, which point through
+//     "..data");
+//   - a key with a symbolic link among the directories between the base and
+//     its file, where the base is the WithDir directory for a file inside
+//     it and the file system's root for any other: a nested key of a volume
+//     ("tls/key.pem", published as the link tls -> ..data/tls), or a
+//     directory linked to somewhere else (WithDir's dir/sub -> /elsewhere),
+//     which a write would leave the directory for. Links in the WithDir path
+//     itself are allowed; an absolute key must name its file by a path
+//     without links (on Linux /var/run is often one; write /run instead);
+//   - a key with a directory named "..*" (kubelet's "..data" and timestamped
+//     directories) on its path, or below a directory, up to the root and
+//     with links resolved as well as not, that holds a "..data" entry: a
+//     file inside such a volume at any depth;
+//   - a file on a read-only file system (a mounted Secret, a Docker secret).
+//
+// Their writer (kubelet, the CSI driver) would undo or fight the change, or
+// the write would land outside the directory the Source was given; the
+// rotation belongs where they copy from. Reads still follow links, as
+// "Keys" says. Files written by Vault Agent or a deploy tool are regular
+// files and can be written, as long as that tool does not write them too.
+// For a key never rotated, reading costs two more stats (of files that do
+// not exist) and nothing else changes.
 package file
 
 import (

@@ -67,7 +67,7 @@ func (s *Source) SaveRotation(ctx context.Context, key string, rec secrets.Rotat
 	if err != nil || len(data) > secrets.MaxRotationSize {
 		return secrets.Rotation{}, writeErr(op, e.path, secrets.ErrInvalid, "record too large or not encodable")
 	}
-	fi, err := writable(op, e.path)
+	fi, err := s.writable(op, e.path)
 	if err != nil {
 		return secrets.Rotation{}, err
 	}

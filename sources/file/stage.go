@@ -37,7 +37,7 @@ type writeState struct {
 // lock.
 func (s *Source) readForWrite(ctx context.Context, op, path string) (writeState, error) {
 	var w writeState
-	fi, err := writable(op, path)
+	fi, err := s.writable(op, path)
 	if err != nil {
 		return w, err
 	}
@@ -71,9 +71,11 @@ func (s *Source) readForWrite(ctx context.Context, op, path string) (writeState,
 //
 // A value that the key's file could not hold fails with secrets.ErrInvalid:
 // empty (with WithTrimNewline, a line ending alone), over WithMaxSize, not
-// valid JSON for a *.json file, or served as the current value is. A key that is not a regular file of its own (a symbolic
-// link, a file in a Kubernetes-style volume, a read-only file system) fails
-// with ErrNotWritable.
+// valid JSON for a *.json file, or served as the current value is. A key
+// that is not a regular file of its own (a symbolic link, a file reached
+// through a link to a directory, a file in a Kubernetes-style volume at any
+// depth, a read-only file system) fails with ErrNotWritable; see "Rotation"
+// in the package documentation.
 func (s *Source) Stage(ctx context.Context, key string, req secrets.StageRequest) (string, error) {
 	const op = "stage"
 	if err := ctx.Err(); err != nil {
@@ -92,7 +94,7 @@ func (s *Source) Stage(ctx context.Context, key string, req secrets.StageRequest
 	case isJSONPath(e.path) && !json.Valid(val):
 		return "", writeErr(op, e.path, secrets.ErrInvalid, "the value of a .json file is not valid JSON")
 	}
-	if _, err := writable(op, e.path); err != nil {
+	if _, err := s.writable(op, e.path); err != nil {
 		return "", err // before the lock: nothing is created beside a file that cannot be written
 	}
 	lk, err := s.lockWrite(ctx, op, e)
@@ -137,7 +139,7 @@ func (s *Source) Promote(ctx context.Context, key, pending, current string) erro
 	if err != nil {
 		return err
 	}
-	if _, err := writable(op, e.path); err != nil {
+	if _, err := s.writable(op, e.path); err != nil {
 		return err
 	}
 	lk, err := s.lockWrite(ctx, op, e)
@@ -212,6 +214,9 @@ func (s *Source) Discard(ctx context.Context, key, pending string) error {
 		}
 		return nil
 	}
+	if _, err := s.writable(op, e.path); err != nil && !errors.Is(err, secrets.ErrNotFound) {
+		return err // before the lock, as Stage does; a missing key's pending file may go
+	}
 	lk, err := s.lockWrite(ctx, op, e)
 	if err != nil {
 		return err
@@ -264,7 +269,7 @@ func (s *Source) RemovePrevious(ctx context.Context, key, previous string) error
 	if err != nil {
 		return err
 	}
-	if _, err := writable(op, e.path); err != nil {
+	if _, err := s.writable(op, e.path); err != nil {
 		return err
 	}
 	lk, err := s.lockWrite(ctx, op, e)

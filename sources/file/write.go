@@ -14,11 +14,14 @@ import (
 
 // ErrNotWritable: the key's file is laid out in a way the Source must not or
 // cannot write: a symbolic link (a Kubernetes or CSI secret volume, whose
-// "..data" link its writer swaps), a file inside such a volume's hidden
-// directories, or a file on a read-only file system (a mounted Secret, a
-// Docker secret). Errors that wrap it wrap secrets.ErrPermission too. Rotate
-// such a secret where it comes from (the Kubernetes API, the CSI provider's
-// backend) instead.
+// "..data" link its writer swaps), a file reached through a symbolic link to
+// a directory (a nested key of such a volume, or a link out of the WithDir
+// directory), a file inside such a volume at any depth, or a file on a
+// read-only file system (a mounted Secret, a Docker secret); see "Rotation"
+// in the package documentation for the exact rule. Errors that wrap it wrap
+// secrets.ErrPermission too. Rotate such a secret where it comes from (the
+// Kubernetes API, the CSI provider's backend) instead, or name the file by
+// a path without links.
 var ErrNotWritable = errors.New("the file's layout cannot be written")
 
 // The files a rotation keeps beside a key's file, at dir/name:
@@ -76,32 +79,103 @@ func writeIOErr(op, path string, err error) error {
 	return fmt.Errorf("file: %s %s: %w: %w", op, quote(path), classify(err), &osError{err})
 }
 
-// writable checks that the file at path is one the Source may replace: a
-// regular file, not a symbolic link, not inside the hidden directories of a
-// Kubernetes-style volume, and not itself a rotation's file. It returns the
-// file's FileInfo.
-func writable(op, path string) (os.FileInfo, error) {
-	base, dir := filepath.Base(path), filepath.Dir(path)
-	if isCompanion(base) {
+// writable checks that the file at path is one the Source may replace, and
+// returns its FileInfo. A write never follows a symbolic link and never
+// writes into a volume that another writer owns:
+//
+//   - The file is a regular file, not a symbolic link, and not named as a
+//     rotation's own file (that is secrets.ErrInvalid).
+//   - No component of the path between its base and the file is a symbolic
+//     link or a directory whose name starts with ".." (kubelet's "..data"
+//     and timestamped directories). The base is the WithDir directory for a
+//     path inside it, the file system's root for any other: symbolic links
+//     in the WithDir path itself are the operator's choice, those below it
+//     belong to whatever published them (a nested Kubernetes key "tls/key.pem"
+//     is published as the link tls -> ..data/tls), and a write through them
+//     would land outside the directory or in another writer's files.
+//   - No directory above the file, as named and with symbolic links
+//     resolved, up to the file system's root, has a name starting with ".."
+//     or holds a "..data" entry: the file is not inside a Kubernetes-style
+//     volume, however deep, nor reached through one.
+//
+// Layouts refused fail with ErrNotWritable; a path that does not exist
+// fails with secrets.ErrNotFound. The checks are made before a write takes
+// its lock and again under it; whoever can change the directories between
+// the two is trusted, as for reads.
+func (s *Source) writable(op, path string) (os.FileInfo, error) {
+	if isCompanion(filepath.Base(path)) {
 		return nil, writeErr(op, path, secrets.ErrInvalid, "the name is that of a rotation's own file")
 	}
-	if strings.HasPrefix(filepath.Base(dir), "..") {
-		return nil, notWritable(op, path, "inside a Kubernetes-style volume's hidden directory, which its writer replaces")
+	base := s.writeBase(path)
+	rel, err := filepath.Rel(base, path)
+	if err != nil || !filepath.IsLocal(rel) {
+		return nil, writeErr(op, path, secrets.ErrInvalid, "the path cannot be resolved against its directory")
 	}
-	fi, err := os.Lstat(path)
-	if err != nil {
-		return nil, writeIOErr(op, path, err)
-	}
-	if fi.Mode()&fs.ModeSymlink != 0 {
-		return nil, notWritable(op, path, "a symbolic link (a Kubernetes or CSI volume, say), whose target its writer owns")
+	parts := strings.Split(rel, string(filepath.Separator))
+	var fi os.FileInfo
+	at := base
+	for i, name := range parts {
+		at = filepath.Join(at, name)
+		last := i == len(parts)-1
+		if !last && strings.HasPrefix(name, "..") {
+			return nil, notWritable(op, path, "inside a Kubernetes-style volume's hidden directory, which its writer replaces")
+		}
+		fi, err = os.Lstat(at)
+		if err != nil {
+			return nil, writeIOErr(op, path, err)
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			if last {
+				return nil, notWritable(op, path, "a symbolic link (a Kubernetes or CSI volume, say), whose target its writer owns")
+			}
+			return nil, notWritable(op, path, "a directory on the path is a symbolic link (a nested key of a Kubernetes or CSI volume, say), which a write does not follow")
+		}
 	}
 	if !fi.Mode().IsRegular() {
 		return nil, writeErr(op, path, secrets.ErrInvalid, "not a regular file")
 	}
-	if li, err := os.Lstat(filepath.Join(dir, "..data")); err == nil && li.Mode()&fs.ModeSymlink != 0 {
-		return nil, notWritable(op, path, "in a Kubernetes-style volume (it has a ..data link)")
+	dir := filepath.Dir(path)
+	resolved, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return nil, writeIOErr(op, path, err)
+	}
+	for _, d := range []string{dir, resolved} {
+		if why := inVolume(d); why != "" {
+			return nil, notWritable(op, path, why)
+		}
+		if resolved == dir {
+			break
+		}
 	}
 	return fi, nil
+}
+
+// writeBase returns the directory below which a write to path checks each
+// component: the WithDir directory when path is inside it, else the root.
+func (s *Source) writeBase(path string) string {
+	if s.dir != "" {
+		if rel, err := filepath.Rel(s.dir, path); err == nil && rel != "." && filepath.IsLocal(rel) {
+			return s.dir
+		}
+	}
+	return filepath.VolumeName(path) + string(filepath.Separator)
+}
+
+// inVolume says why the directory dir, or one above it, is part of a
+// Kubernetes-style volume: a name starting with ".." (kubelet's hidden
+// directories) or a "..data" entry. It returns "" when neither is found.
+func inVolume(dir string) string {
+	for d := dir; ; d = filepath.Dir(d) {
+		if strings.HasPrefix(filepath.Base(d), "..") {
+			return "inside a Kubernetes-style volume's hidden directory, which its writer replaces"
+		}
+		if _, err := os.Lstat(filepath.Join(d, "..data")); err == nil {
+			return "in a Kubernetes-style volume (a directory above it has a ..data entry)"
+		}
+		if filepath.Dir(d) == d {
+			return ""
+		}
+	}
 }
 
 // writeAtomic replaces dst with data: a temporary file in dst's directory,
