@@ -151,8 +151,9 @@
 // seen.
 //
 // Only a key that is a regular file of its own in a writable directory can
-// be written. Stage, Promote, Discard, RemovePrevious and SaveRotation
-// refuse with ErrNotWritable, before they create any file:
+// be written. Stage, Promote and SaveRotation, and Discard and
+// RemovePrevious when they have something to remove, refuse these with
+// ErrNotWritable, before they create any file (a lock file included):
 //
 //   - a key whose file is a symbolic link (the visible names of a Kubernetes
 //     secret volume or a Secrets Store CSI mount, which point through
