@@ -189,7 +189,7 @@ func (s *Source) Stage(ctx context.Context, key string, req secrets.StageRequest
 	if p := l.pending(); p != "" {
 		v, err := s.getValue(ctx, r, "", p)
 		switch {
-		case err != nil && noSuchVersion(err) && p == token:
+		case err != nil && noSuchVersion(err) && p == req.Token:
 			// RotateSecret's version for this token: fill it.
 			return s.put(ctx, w, r, p, req.Value)
 		case err != nil && noSuchVersion(err):

@@ -1,0 +1,269 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rotorhq/rotor/secrets"
+	"github.com/rotorhq/rotor/secrets/rotate"
+	"github.com/rotorhq/rotor/sources/awssm"
+)
+
+// The steps Secrets Manager sends, in order.
+const (
+	stepCreate = "createSecret"
+	stepSet    = "setSecret"
+	stepTest   = "testSecret"
+	stepFinish = "finishSecret"
+)
+
+// Client is the part of *secretsmanager.Client the function calls.
+type Client interface {
+	awssm.WriteAPI
+	GetRandomPassword(ctx context.Context, in *secretsmanager.GetRandomPasswordInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetRandomPasswordOutput, error)
+}
+
+// Rotator rotates RDS-style PostgreSQL secrets for Secrets Manager's four
+// steps. Its fields are set once; Handle is safe for concurrent use.
+type Rotator struct {
+	// Client calls Secrets Manager.
+	Client Client
+	// Source stages and promotes versions (the same client underneath).
+	Source *awssm.Source
+	// Alternating selects AWS's alternating-users scheme (masterarn; a
+	// "_clone" user); otherwise single-user.
+	Alternating bool
+	// Password is what GetRandomPassword is asked for.
+	Password secretsmanager.GetRandomPasswordInput
+	// SSLMode is the sslmode used when a secret has no "ssl" member
+	// (default "prefer": TLS when the server offers it, as AWS's templates
+	// fall back to plain connections).
+	SSLMode string
+	// Probe runs on a connection with the new credentials in testSecret
+	// (nil: SELECT 1).
+	Probe func(ctx context.Context, conn *pgx.Conn) error
+	// Log receives one line per step; nil logs nothing. No line holds a
+	// value.
+	Log *slog.Logger
+}
+
+// stepError is a failed step; its message names the secret, the token and
+// the step, never a value.
+func stepError(ev events.SecretsManagerSecretRotationEvent, err error) error {
+	return fmt.Errorf("%s %s (version %s): %w", ev.Step, ev.SecretID, ev.ClientRequestToken, err)
+}
+
+// errRefused is a step refused by the checks before it, with nothing changed.
+var errRefused = errors.New("refused")
+
+// Handle runs one step of a rotation. It checks first what AWS's templates
+// check: the step is one of the four, rotation is enabled on the secret,
+// the token is a version of it, and that version is AWSPENDING; a token
+// already AWSCURRENT is a finished rotation and a no-op. Every step is
+// idempotent: Secrets Manager retries a step that failed or timed out.
+func (r *Rotator) Handle(ctx context.Context, ev events.SecretsManagerSecretRotationEvent) error {
+	if !slices.Contains([]string{stepCreate, stepSet, stepTest, stepFinish}, ev.Step) {
+		return fmt.Errorf("unknown step %q for secret %s: want createSecret, setSecret, testSecret or finishSecret", ev.Step, ev.SecretID)
+	}
+	if ev.SecretID == "" || ev.ClientRequestToken == "" {
+		return fmt.Errorf("%s: the event lacks SecretId or ClientRequestToken", ev.Step)
+	}
+	d, err := r.Client.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(ev.SecretID)})
+	if err != nil {
+		return stepError(ev, fmt.Errorf("describe: %w", err))
+	}
+	if d.RotationEnabled != nil && !*d.RotationEnabled {
+		return stepError(ev, fmt.Errorf("%w: rotation is not enabled on the secret", errRefused))
+	}
+	stages, ok := d.VersionIdsToStages[ev.ClientRequestToken]
+	switch {
+	case !ok:
+		return stepError(ev, fmt.Errorf("%w: the token is not a version of the secret", errRefused))
+	case slices.Contains(stages, "AWSCURRENT"):
+		r.log(ctx, ev, "the version is AWSCURRENT already: nothing to do")
+		return nil
+	case !slices.Contains(stages, "AWSPENDING"):
+		return stepError(ev, fmt.Errorf("%w: the version is not AWSPENDING", errRefused))
+	}
+	current := ""
+	for id, st := range d.VersionIdsToStages {
+		if slices.Contains(st, "AWSCURRENT") {
+			current = id
+		}
+	}
+	switch ev.Step {
+	case stepCreate:
+		err = r.create(ctx, ev, current)
+	case stepSet:
+		err = r.set(ctx, ev)
+	case stepTest:
+		err = r.test(ctx, ev)
+	case stepFinish:
+		err = r.Source.Promote(ctx, ev.SecretID, ev.ClientRequestToken, current)
+	}
+	if err != nil {
+		return stepError(ev, err)
+	}
+	r.log(ctx, ev, "done")
+	return nil
+}
+
+func (r *Rotator) log(ctx context.Context, ev events.SecretsManagerSecretRotationEvent, msg string) {
+	if r.Log != nil {
+		r.Log.InfoContext(ctx, msg, "step", ev.Step, "secret", ev.SecretID, "version", ev.ClientRequestToken)
+	}
+}
+
+// get reads one version: by stage, or by id and stage.
+func (r *Rotator) get(ctx context.Context, id, stage, version string) (secrets.Secret, dbSecret, error) {
+	in := &secretsmanager.GetSecretValueInput{SecretId: aws.String(id), VersionStage: aws.String(stage)}
+	if version != "" {
+		in.VersionId = aws.String(version)
+	}
+	out, err := r.Client.GetSecretValue(ctx, in)
+	if err != nil {
+		return secrets.Secret{}, dbSecret{}, fmt.Errorf("read %s: %w", stage, err)
+	}
+	if out.SecretString == nil {
+		return secrets.Secret{}, dbSecret{}, fmt.Errorf("%w: version %s holds no SecretString", errBadSecret, aws.ToString(out.VersionId))
+	}
+	s := secrets.NewSecretString(id, aws.ToString(out.VersionId), *out.SecretString)
+	db, err := parseDBSecret(s)
+	return s, db, err
+}
+
+// create stages the new credential with the token as its version id,
+// unless it holds one already.
+func (r *Rotator) create(ctx context.Context, ev events.SecretsManagerSecretRotationEvent, current string) error {
+	_, cur, err := r.get(ctx, ev.SecretID, "AWSCURRENT", "")
+	if err != nil {
+		return err
+	}
+	_, _, err = r.get(ctx, ev.SecretID, "AWSPENDING", ev.ClientRequestToken)
+	var nf *types.ResourceNotFoundException
+	switch {
+	case err == nil:
+		return nil // created by an earlier try
+	case !errors.As(err, &nf):
+		return err
+	}
+	user := cur.username
+	if r.Alternating {
+		if cur.masterARN == "" {
+			return fmt.Errorf("%w: the alternating-users scheme needs \"masterarn\"", errBadSecret)
+		}
+		if user, err = altUsername(cur.username); err != nil {
+			return err
+		}
+	}
+	pw := r.Password
+	out, err := r.Client.GetRandomPassword(ctx, &pw)
+	if err != nil {
+		return fmt.Errorf("GetRandomPassword: %w", err)
+	}
+	val, err := cur.with(user, aws.ToString(out.RandomPassword))
+	if err != nil {
+		return err
+	}
+	_, err = r.Source.Stage(ctx, ev.SecretID, secrets.StageRequest{Current: current, Value: val, Token: ev.ClientRequestToken})
+	clear(val)
+	return err
+}
+
+// target returns the rotor target for the pending secret, and for the
+// alternating scheme makes sure the clone role exists.
+func (r *Rotator) target(ctx context.Context, cur, pend dbSecret) (*rotate.Postgres, error) {
+	mode := r.SSLMode
+	if mode == "" {
+		mode = "prefer"
+	}
+	if cur.host != pend.host {
+		return nil, fmt.Errorf("%w: the pending version names another host than the current one", errBadSecret)
+	}
+	t := &rotate.Postgres{DSN: pend.dsn(mode), Probe: r.Probe}
+	if !r.Alternating {
+		if cur.username != pend.username {
+			return nil, fmt.Errorf("%w: the pending version names user %q, the current one %q", errBadSecret, pend.username, cur.username)
+		}
+		return t, nil
+	}
+	if alt, err := altUsername(cur.username); err != nil || alt != pend.username {
+		return nil, fmt.Errorf("%w: the pending version names user %q, not the other user of %q", errBadSecret, pend.username, cur.username)
+	}
+	_, master, err := r.get(ctx, cur.masterARN, "AWSCURRENT", "")
+	if err != nil {
+		return nil, fmt.Errorf("the masterarn secret: %w", err)
+	}
+	if master.host != cur.host {
+		return nil, fmt.Errorf("%w: the masterarn secret names another host", errBadSecret)
+	}
+	master.dbname = cur.dbname
+	t.Admin = master.adminDSN(mode)
+	t.Roles = []string{cur.username, pend.username}
+	conn, err := pgx.Connect(ctx, t.Admin)
+	if err != nil {
+		return nil, fmt.Errorf("login with the masterarn secret: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_roles WHERE rolname = $1", pend.username).Scan(&n); err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		// As AWS's template does: the clone gets the current user's
+		// privileges by membership. Its password is set by Set, as a
+		// SCRAM verifier.
+		id := pgx.Identifier{pend.username}.Sanitize()
+		if _, err := conn.Exec(ctx, "CREATE ROLE "+id+" LOGIN"); err != nil {
+			return nil, fmt.Errorf("create role %q: %w", pend.username, err)
+		}
+		if _, err := conn.Exec(ctx, "GRANT "+pgx.Identifier{cur.username}.Sanitize()+" TO "+id); err != nil {
+			return nil, fmt.Errorf("grant %q to %q: %w", cur.username, pend.username, err)
+		}
+	}
+	return t, nil
+}
+
+// set makes the database accept the pending credential. Logging in with it
+// first makes a retry, or a rotation whose setSecret ran already, a no-op.
+func (r *Rotator) set(ctx context.Context, ev events.SecretsManagerSecretRotationEvent) error {
+	curS, cur, err := r.get(ctx, ev.SecretID, "AWSCURRENT", "")
+	if err != nil {
+		return err
+	}
+	pendS, pend, err := r.get(ctx, ev.SecretID, "AWSPENDING", ev.ClientRequestToken)
+	if err != nil {
+		return err
+	}
+	t, err := r.target(ctx, cur, pend)
+	if err != nil {
+		return err
+	}
+	if (&rotate.Postgres{DSN: t.DSN}).Verify(ctx, pendS) == nil {
+		return nil
+	}
+	_, err = t.Set(ctx, curS, pendS)
+	return err
+}
+
+// test logs in with the pending credential and runs the probe.
+func (r *Rotator) test(ctx context.Context, ev events.SecretsManagerSecretRotationEvent) error {
+	pendS, pend, err := r.get(ctx, ev.SecretID, "AWSPENDING", ev.ClientRequestToken)
+	if err != nil {
+		return err
+	}
+	mode := r.SSLMode
+	if mode == "" {
+		mode = "prefer"
+	}
+	return (&rotate.Postgres{DSN: pend.dsn(mode), Probe: r.Probe}).Verify(ctx, pendS)
+}
