@@ -107,6 +107,27 @@ func TestWriteNeverFollowsADirectoryLink(t *testing.T) {
 	noRotorFiles(t, outside)
 	noRotorFiles(t, dir)
 
+	// A pending file found there (left by hand, or by a version that wrote
+	// through links) is not removed through the link either, and no lock
+	// file is left beside it.
+	t.Run("Discard", func(t *testing.T) {
+		pend := filepath.Join(outside, ".secret.rotor-pending")
+		if err := os.WriteFile(pend, []byte("v2"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Remove(pend)
+		err := src.Discard(ctxT(t), "sub/secret", secrets.ContentVersion([]byte("v2")))
+		if !errors.Is(err, file.ErrNotWritable) {
+			t.Errorf("Discard through a directory link: err = %v, want ErrNotWritable", err)
+		}
+		if _, err := os.Stat(pend); err != nil {
+			t.Errorf("the pending file: %v", err)
+		}
+		if _, err := os.Lstat(filepath.Join(outside, ".secret.rotor-lock")); err == nil {
+			t.Error("Discard left a lock file beside it")
+		}
+	})
+
 	t.Run("WithDir is a link", func(t *testing.T) {
 		linked := filepath.Join(t.TempDir(), "secrets")
 		if err := os.Symlink(filepath.Join(dir, "real"), linked); err != nil {
