@@ -221,7 +221,7 @@ func (p *pass) run(ctx context.Context) (res Result, err error) {
 // startServer runs the example server, built, with its flags, and reads from
 // its output the URL it serves on and the bearer token it prints.
 func (p *pass) startServer(ctx context.Context, dir, dbURL string) (*proc, string, string, error) {
-	args := []string{"-secrets", dir, "-db", dbURL, "-http", "127.0.0.1:0", "-ttl", p.cfg.TTL.String()}
+	args := []string{"-secrets", dir, "-db", dbURL, "-http", "127.0.0.1:0", "-ttl", p.cfg.TTL.String(), "-print-token"}
 	if p.server == ReadOnceServer {
 		args = append(args, "-read-once")
 	}

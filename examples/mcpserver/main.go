@@ -78,6 +78,7 @@ type options struct {
 	ttl         time.Duration
 	printToken  tristate
 	readOnce    bool
+	metricsAddr string
 }
 
 // A tristate is a boolean flag that remembers whether it was set.
@@ -115,6 +116,7 @@ func main() {
 	flag.DurationVar(&o.ttl, "ttl", time.Minute, "how often credentials are polled, besides file watches and SIGHUP")
 	flag.Var(&o.printToken, "print-token", "print a bearer token signed with the current key, for trying the server (default: on the embedded demo credentials only)")
 	flag.BoolVar(&o.readOnce, "read-once", false, "read the database credential once at start-up and never again (a baseline for the rotation drill; not for production)")
+	flag.StringVar(&o.metricsAddr, "metrics", "", "address to serve Prometheus metrics on, at /metrics (e.g. 127.0.0.1:9464; default: none)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -130,18 +132,11 @@ func main() {
 	}
 }
 
-// printTokenOnOwnCredentials says whether a token is printed, when
-// -print-token is not given, on credentials of one's own (-secrets) too.
-//
-// TODO(issue 14): make it false, so that a token is printed by default on
-// the embedded demo credentials only, once the rotation drill
-// (examples/drill), which runs the server on credentials of its own and
-// reads the printed token, passes -print-token.
-const printTokenOnOwnCredentials = true
-
 // printTokenByDefault says whether a token is printed when -print-token is
-// not given.
-func printTokenByDefault(demo bool) bool { return demo || printTokenOnOwnCredentials }
+// not given: on the embedded demo credentials only. A token signed with
+// credentials of one's own (-secrets) is a real one, and has no place in a
+// log.
+func printTokenByDefault(demo bool) bool { return demo }
 
 // run serves until ctx ends. ready, when set, receives the MCP endpoint's URL
 // once the server listens.
@@ -213,11 +208,19 @@ func run(ctx context.Context, o options, log *slog.Logger, out io.Writer, ready 
 	case o.dbURL != "":
 		opts = append(opts, secrets.WithValidator(server.DBValidator(o.dbURL), dbKey))
 	}
-	store, err := secrets.New(nil, opts...)
+	met, err := startMetrics(o.metricsAddr, out)
+	if err != nil {
+		return err
+	}
+	defer met.stop()
+	store, err := secrets.New(nil, append(opts, met.options()...)...)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	if err := met.observeStore(store); err != nil {
+		return err
+	}
 	stopHUP := secrets.ReloadOnSignal(ctx, store, syscall.SIGHUP)
 	defer stopHUP()
 
@@ -264,6 +267,9 @@ func run(ctx context.Context, o options, log *slog.Logger, out io.Writer, ready 
 
 	verifier, err := jwtkeys.NewVerifier(store, jwtKey)
 	if err != nil {
+		return err
+	}
+	if err := met.observeVerifier(verifier); err != nil {
 		return err
 	}
 	signer, err := jwtkeys.NewSigner(store, jwtKey)

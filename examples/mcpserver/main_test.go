@@ -252,3 +252,48 @@ func TestStdio(t *testing.T) {
 		}
 	}
 }
+
+// TestNoTokenPrintedOnOwnCredentials: a token is printed by default on the
+// embedded demo credentials only; on credentials of one's own (-secrets) it
+// takes -print-token.
+func TestNoTokenPrintedOnOwnCredentials(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"jwt_signing_key": "an-hmac-key-of-at-least-thirty-two-bytes!",
+		"api_key":         "own-api-key",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	token := regexp.MustCompile(`(?m)^  ey\S+$`)
+	for _, tc := range []struct {
+		name  string
+		print tristate
+		want  bool
+	}{{"default", tristate{}, false}, {"asked", tristate{set: true, on: true}, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			out := &syncBuffer{}
+			ready := make(chan string, 1)
+			done := make(chan error, 1)
+			go func() {
+				done <- run(ctx, options{httpAddr: "127.0.0.1:0", ttl: time.Minute, secretsDir: dir, printToken: tc.print},
+					slog.New(slog.DiscardHandler), out, ready)
+			}()
+			select {
+			case <-ready:
+			case err := <-done:
+				t.Fatalf("run: %v\n%s", err, out)
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatalf("run: %v", err)
+			}
+			if got := token.MatchString(out.String()); got != tc.want {
+				t.Fatalf("token printed: %v, want %v:\n%s", got, tc.want, out)
+			}
+		})
+	}
+}
