@@ -3,7 +3,9 @@
 // KV v2 secret's latest version with the one before it, polls with one
 // metadata read, and keeps its Vault token alive: it renews the token in the
 // background and logs in again when the token can no longer be renewed or
-// Vault rejects it.
+// Vault rejects it. It is also a store the rotation agent (package
+// secrets/rotate) rotates KV v2 secrets in: it stages, promotes and discards
+// versions and keeps rotation records (see Rotation).
 //
 // # Setting up
 //
@@ -78,17 +80,109 @@
 // deletion is only scheduled (delete_version_after) counts as live until
 // its deletion time.
 //
+// While a rotation is in progress the latest version may be a pending one,
+// not the current one: see Rotation for what the source serves then. A key
+// never rotated reads exactly as above.
+//
 // KV v1 keeps no versions: Current is the value, with secrets.ContentVersion
 // of it as its id (equal values, equal ids, in every process), and Previous
 // is always zero.
+//
+// # Rotation
+//
+// The Source implements secrets.Stager, secrets.PreviousRemover and
+// secrets.RotationRecorder (secrets.Rotatable) for keys under KV v2 mounts.
+// One Source type serves both KV versions, so the type assertion by which
+// the agent discovers the capability always succeeds; the mount decides. A
+// key under a KV v1 mount, which keeps no versions, fails every write with
+// an error wrapping secrets.ErrInvalid and errors.ErrUnsupported, changing
+// nothing, and has no rotation record (LoadRotation returns the zero one).
+//
+// A pending version is a KV version like any other, and the key's custom
+// metadata says which version is which, with three marks whose values are
+// version numbers:
+//
+//	rotor-current   the version served as current while newer ones exist
+//	rotor-pending   the version staged, until promoted or discarded
+//	rotor-retired   the newest version RemovePrevious retired
+//
+// The steps, for a key whose version 4 is current:
+//
+//	Stage     marks rotor-current=4, rotor-pending=5 (one metadata PATCH),
+//	          then writes version 5 with cas=4: of stagers racing, one wins
+//	Promote   marks rotor-current=5 and removes rotor-pending (one PATCH):
+//	          5 is current, 4 previous, in that one write
+//	Discard   soft-deletes version 5, then removes rotor-pending: 4 stays
+//	          current, and the next Stage writes version 6
+//	RemovePrevious  marks rotor-retired=4: no version up to 4 is previous
+//
+// Fetch applies one rule: with rotor-current naming version c, c is current
+// as long as every live version above it is the one rotor-pending names
+// (which is then Pending); any other live version above c, that is a
+// write that is not the rotation's ("vault kv put", another program), voids
+// the marks, and the latest version is current as without them. So a key
+// never rotated reads as it always did, and a plain write after (or during)
+// a rotation is current, as in plain KV v2. A pending version is never
+// current without Promote: if version c is deleted by hand, the key reads
+// as not found until it is undeleted or a new version is written.
+//
+// What other tools see. "vault kv get" reads the latest version, so during
+// a rotation it shows the pending value, with the marks in its
+// custom_metadata; "vault kv get -version=<rotor-current>" shows the
+// current one. After a Discard "vault kv get" reports the latest version
+// deleted; after a Promote it shows the current value as usual. Other
+// readers of the latest version (Vault Agent templates, External Secrets)
+// see a pending value from Stage on, before the agent sets it downstream.
+// Read such keys through this package, or pin the version, where that
+// matters.
+//
+// The rotation record of a key is a KV v2 secret beside it, its path plus
+// RecordSuffix (secret/mcp/db.rotation), whose fields are those of
+// secrets.Rotation ("vault kv get secret/mcp/db.rotation" shows how far a
+// rotation went). SaveRotation writes it with check-and-set on the version
+// number that is its Revision, so exactly one of two agents racing for a
+// key's record wins. A key's marks and record belong to the secret, not to
+// a ?field= selection of it: two fields of one secret rotate one at a time.
+// With ?field=<name> Stage writes the current version with that one field
+// replaced; without, the value must be a JSON object, the whole secret.
+//
+// What check-and-set covers, and what it does not. Vault's cas applies to
+// data writes, not to metadata: Stage's version and SaveRotation's record
+// are conditional in Vault itself; Promote, Discard and RemovePrevious read
+// the metadata, check the condition, and then write the marks. Stage writes
+// its marks before its version (so no reader ever sees the new version
+// unmarked) and they are not conditional either. Writers of one key are
+// kept apart by its rotation record, which the agent takes before it
+// stages and holds until it ends: the contract of secrets.Stager for
+// backends without metadata check-and-set. Without it, a Stage that reads
+// the metadata just before a Promote of the same key completes could mark
+// the old version current again. Two more consequences: a version written
+// without cas by another tool in the instant between Stage's two requests
+// is taken for the pending one (Stage fails with secrets.ErrConflict), and
+// so is the next version written by anyone after a Stage that died between
+// its two requests, until a Promote or Discard; the agent's record shows
+// such a rotation as started.
+//
+// Limits of KV v2 that bear on rotation: custom metadata holds at most 64
+// keys of up to 128 bytes with values of up to 512 bytes (the marks take
+// three short ones); max_versions (10 unless configured) must leave room
+// for the current version and the pending one: Stage refuses, with
+// secrets.ErrInvalid, a key whose own max_versions would prune the current
+// version, but cannot see a mount-wide setting (a mount with max_versions 1
+// cannot rotate: the current version would be pruned and the key read as
+// not found). A version deleted by delete_version_after while pending is
+// no longer pending. cas_required on the key or mount is honoured: every
+// write of this package carries cas.
 //
 // # Polling cost
 //
 // What each operation costs, in Vault requests:
 //
-//	KV v2 Fetch (first load, Refresh, Reload)   3: metadata, latest data, previous data (2 without a previous)
+//	KV v2 Fetch (first load, Refresh, Reload)   3: metadata, current data, previous data (2 without a previous)
+//	  ... while a version is pending            + 1: the pending version's data
 //	KV v2 background poll, unchanged            1: metadata
 //	  ... after a rotation                      + 1: the new version's data (the old current becomes previous)
+//	  ... after a Stage                         + 1: the pending version's data (a Promote then costs nothing more)
 //	KV v1 Fetch or poll                         1: the value
 //	first request for a key under a mount       + 1: mount detection, unless declared with WithMount
 //	first request of the Source                 + 1: lookup-self of the client's token, or a login
@@ -154,10 +248,21 @@
 //
 // # Policy
 //
-// The source only reads. For the keys under secret/mcp/ of a KV v2 mount:
+// A consumer only reads. For the keys under secret/mcp/ of a KV v2 mount:
 //
 //	path "secret/data/mcp/*"     { capabilities = ["read"] }
 //	path "secret/metadata/mcp/*" { capabilities = ["read"] }
+//
+// The rotation agent also writes versions and records (create, update),
+// patches the marks (patch) and soft-deletes discarded versions:
+//
+//	path "secret/data/mcp/*"     { capabilities = ["create", "read", "update"] }
+//	path "secret/metadata/mcp/*" { capabilities = ["read", "patch"] }
+//	path "secret/delete/mcp/*"   { capabilities = ["update"] }
+//
+// A write the policy denies fails with secrets.ErrPermission and leaves the
+// key as it was (a Stage whose version is refused after its marks were
+// written puts the marks back).
 //
 // For KV v1, read on the secret's own path ("legacy/mcp/*"). Mount
 // detection needs no rule of its own: Vault answers

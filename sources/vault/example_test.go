@@ -47,3 +47,33 @@ func ExampleWithTokenEvents() {
 	}
 	defer src.Close()
 }
+
+// Rotating a KV v2 secret by hand through the write side of the Source, as
+// the rotation agent (package secrets/rotate) does with its record: stage a
+// new value as pending (readers keep the current one), then promote it.
+func ExampleSource_Stage() {
+	src, err := vault.NewFromEnv(vault.WithMount("secret", 2))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer src.Close()
+	ctx := context.Background()
+	const key = "secret/mcp/db?field=password"
+
+	v, err := src.Fetch(ctx, key)
+	if err != nil {
+		log.Fatal(err)
+	}
+	// A new version of secret/mcp/db, the password replaced, marked
+	// pending in the secret's custom metadata; conditional on the version
+	// read (secrets.ErrConflict if another writer got there first).
+	pending, err := src.Stage(ctx, key, secrets.StageRequest{Current: v.Current.Version(), Value: []byte("n3w-pa55")})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// ... set the password downstream and verify it, then:
+	if err := src.Promote(ctx, key, pending, v.Current.Version()); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("current version", pending, "previous", v.Current.Version())
+}

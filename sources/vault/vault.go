@@ -48,8 +48,10 @@ const (
 
 // Source reads secrets from the KV secrets engines (versions 1 and 2) of a
 // HashiCorp Vault server. It implements secrets.Source and
-// secrets.ChangeDetector. It is safe for concurrent use. Close stops the
-// token renewal it runs in the background.
+// secrets.ChangeDetector, and for KV v2 keys the write side of rotation:
+// secrets.Stager, secrets.PreviousRemover and secrets.RotationRecorder (see
+// Rotation in the package documentation). It is safe for concurrent use.
+// Close stops the token renewal it runs in the background.
 type Source struct {
 	base         *api.Client // a clone of the caller's client; never sends a request itself
 	token0       string      // the caller's client token at New
@@ -245,8 +247,8 @@ func NewFromEnv(opts ...Option) (*Source, error) {
 // Close stops the source's background work: the renewal of its token and any
 // login in flight. It waits for them to return; a renewal call in flight is
 // bounded by 15 seconds. Tokens the source logged in for are not revoked;
-// they expire with their TTL. After Close, Fetch and FetchIfChanged fail with
-// an error wrapping secrets.ErrClosed. A second Close does nothing and
+// they expire with their TTL. After Close, Fetch, FetchIfChanged and the
+// writes fail with an error wrapping secrets.ErrClosed. A second Close does nothing and
 // returns nil.
 func (s *Source) Close() error {
 	s.mu.Lock()
