@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/rotorhq/rotor/secrets"
@@ -17,10 +18,15 @@ import (
 // Defaults of the Agent's options.
 const (
 	// DefaultLease is how long a rotation record, once saved, keeps other
-	// agents out: two minutes. The Agent renews it while it waits.
+	// agents out (see WithLease): two minutes. A step may then run for 90
+	// seconds after the save before it; the 30 seconds left cover a
+	// PostgreSQL statement canceled at that point, which stops within a
+	// few seconds even on a loaded server.
 	DefaultLease = 2 * time.Minute
 	// DefaultPollInterval is how often the Agent asks the target, during
-	// the overlap, whether the old credential is still in use: 10 seconds.
+	// the overlap, whether the old credential is still in use, and how
+	// often it reads a rotation record held by another agent that it
+	// watches: 10 seconds.
 	DefaultPollInterval = 10 * time.Second
 	// MinOverlapFactor is the shortest overlap the Agent accepts, in units
 	// of the consumers' TTL: a consumer polling every TTL may be a full TTL
@@ -29,9 +35,10 @@ const (
 )
 
 // An Agent rotates keys of one source into one target. It is safe for
-// concurrent use; rotations of one key are kept one at a time by the rotation
-// record in the store, across agents, processes and machines, not by the
-// Agent.
+// concurrent use. Rotations of one key are kept one at a time across
+// agents, processes and machines by the rotation record in the store, and
+// within one Agent by the Agent itself: while a Rotate of a key runs, another
+// Rotate of that key on the same Agent returns ErrInProgress at once.
 type Agent struct {
 	src     secrets.Rotatable
 	target  Target
@@ -43,13 +50,20 @@ type Agent struct {
 	poll       time.Duration
 	lease      time.Duration
 	clock      secrets.Clock
-	log        *slog.Logger
-	owner      string
-	notify     []func(context.Context, Event)
-	hook       func(key string, step secrets.RotationStep, recorded bool) error
-	maxAge     time.Duration
-	jitter     time.Duration
-	retry      time.Duration
+	// bounds is the clock the step contexts' deadlines are timed on: the
+	// Agent's clock, but for tests that drive a fake clock from wait to
+	// wait (export_test.go).
+	bounds secrets.Clock
+	log    *slog.Logger
+	owner  string
+	notify []func(context.Context, Event)
+	hook   func(key string, step secrets.RotationStep, recorded bool) error
+	maxAge time.Duration
+	jitter time.Duration
+	retry  time.Duration
+
+	mu     sync.Mutex
+	active map[string]bool // keys a Rotate of this Agent is working on
 }
 
 // An Option configures an Agent.
@@ -73,7 +87,8 @@ func WithOverlapDeadline(d time.Duration) Option {
 }
 
 // WithPollInterval sets how often the Agent asks the target whether the old
-// credential is still in use (default DefaultPollInterval).
+// credential is still in use, and how often it reads a rotation record it
+// watches before taking it over (default DefaultPollInterval).
 func WithPollInterval(d time.Duration) Option {
 	return func(a *Agent) error {
 		if d <= 0 {
@@ -85,9 +100,31 @@ func WithPollInterval(d time.Duration) Option {
 }
 
 // WithLease sets how long a saved rotation record keeps other agents out
-// (default DefaultLease). It must be longer than any one step takes (a
-// login, an ALTER ROLE): an agent whose lease ran out mid-step finds its next
-// save refused and stops, and the agent that took over redoes the step.
+// (default DefaultLease). Every part of it is measured on one agent's own
+// clock, so clocks that disagree between machines shorten nothing:
+//
+//   - The holder saves the record (check-and-set) before every step that
+//     acts downstream or on the store, and at least every half lease while
+//     it waits out the overlap, and runs each step under a context that
+//     ends three quarters of a lease after that save. A step that has not
+//     finished by then stops, unfinished; one whose save afterwards is
+//     refused (another agent took over) stops with ErrInProgress.
+//   - An agent that finds another's record (or one recorded under its own
+//     name, by an earlier process) takes it over only after seeing it keep
+//     one revision for a full lease from when it first read it, reading it
+//     again every poll interval. By then the holder's step contexts have
+//     ended, a quarter of a lease before.
+//
+// So the lease must be long enough for any one step (a login and an ALTER
+// ROLE, a verify), with room to spare: on a busy server a step that runs
+// out of its share leaves the rotation unfinished. And the quarter left
+// over must cover what a step does after its context ends: an ALTER ROLE
+// already sent is canceled (pgx sends a cancel request, and Postgres gives
+// the server the deadline as statement_timeout and lock_timeout, so the
+// server stops the statement even if the agent died), which takes well under
+// the 30 seconds of DefaultLease's quarter. What the margin cannot cover is
+// a Target whose write, already sent, still takes effect long after its
+// context ended: Targets must honour ctx (see Target).
 func WithLease(d time.Duration) Option {
 	return func(a *Agent) error {
 		if d <= 0 {
@@ -124,8 +161,11 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithOwner sets the name the Agent records as the owner of the rotations it
-// runs (default: host name, process id and a random part). Two agents must
-// not share one.
+// runs (default: host name, process id and a random part), which tells
+// people reading the record and the logs who holds a rotation. It grants
+// nothing: an agent finding a record under its own name, left by an
+// earlier process, watches it for a lease as it would another's, since a
+// name cannot prove that the process which saved it has stopped.
 func WithOwner(name string) Option {
 	return func(a *Agent) error {
 		if name == "" {
@@ -188,6 +228,9 @@ func New(src secrets.Source, target Target, consumerTTL time.Duration, opts ...O
 			return nil, err
 		}
 	}
+	if a.bounds == nil {
+		a.bounds = a.clock
+	}
 	minOverlap := MinOverlapFactor * consumerTTL
 	if a.overlap == 0 {
 		a.overlap = minOverlap
@@ -235,41 +278,53 @@ type Report struct {
 }
 
 // Rotate rotates key once, or finishes or undoes a rotation of key that an
-// earlier agent left part-way, whose lease has run out. It returns when the
-// rotation is done (the old credential revoked, after the overlap), or
-// rolled back, or cannot go on.
+// earlier agent left part-way. It returns when the rotation is done (the old
+// credential revoked, after the overlap), or rolled back, or cannot go on.
+//
+// A rotation record that another agent holds, or that an earlier process left
+// (under any owner name, this Agent's too), is watched before anything is
+// done: Rotate reads it every poll interval (WithPollInterval), returns
+// ErrInProgress as soon as it is saved again (its holder is alive), and takes
+// it over once it has kept one revision for a full lease (WithLease) on this
+// Agent's clock. Rotate therefore may block for a lease before it starts;
+// give ctx a deadline to wait less (it then returns ErrInProgress). While a
+// Rotate of key runs on this Agent, another Rotate of key on it returns
+// ErrInProgress at once.
 //
 // Errors are *Error: ErrInProgress when another agent holds the key
 // (nothing changed), ErrNotRotatable when the source or the value cannot be
 // rotated (nothing changed), ErrRolledBack when the new value failed and the
 // rotation was undone, ErrUnfinished when the store or the downstream failed
-// part-way (the record says where; the next Rotate, by any agent, after the
-// lease, resumes), a nil class when nothing was started (the store or the
-// downstream could not be read). When a rotation was resumed and rolled
-// back, Rotate returns ErrRolledBack too.
+// part-way or a step ran out of its share of the lease (the record says
+// where; the next Rotate, by any agent, resumes), a nil class when nothing
+// was started (the store or the downstream could not be read). When a
+// rotation was resumed and rolled back, Rotate returns ErrRolledBack too.
 //
 // Rotate may be called for different keys at once. It blocks through the
 // overlap; cancel ctx to stop waiting (the record keeps the rotation, which a
 // later Rotate finishes).
 func (a *Agent) Rotate(ctx context.Context, key string) (Report, error) {
+	if !a.claim(key) {
+		return Report{}, &Error{Key: key, Step: "claim", Class: ErrInProgress,
+			Err: errors.New("this agent is already rotating the key")}
+	}
+	defer a.unclaim(key)
 	rec, err := a.src.LoadRotation(ctx, key)
 	if err != nil {
 		return Report{}, &Error{Key: key, Step: "load record", Err: err}
 	}
-	now := a.clock.Now()
 	if !rec.Step.Terminal() {
-		if rec.Locked(now) && rec.Owner != a.owner {
-			return Report{}, &Error{Key: key, Step: string(rec.Step), Class: ErrInProgress,
-				Err: fmt.Errorf("rotation %s held by %s until %s", rec.ID, rec.Owner, rec.Expires.UTC().Format(time.RFC3339))}
+		rec, err = a.watch(ctx, key, rec)
+		if err != nil {
+			return Report{}, err
 		}
 		prevOwner := rec.Owner
-		rec.Owner, rec.Expires, rec.Updated = a.owner, now.Add(a.lease), now
-		saved, err := a.src.SaveRotation(ctx, key, rec)
-		if err != nil {
-			return Report{}, a.saveFailed(key, rec, err)
+		r := &run{a: a, key: key, resumed: true}
+		if err := r.save(ctx, rec); err != nil {
+			return Report{}, err
 		}
-		a.event(ctx, Event{Kind: EventResumed, Key: key, Rotation: saved, Detail: "taken over from " + prevOwner})
-		r := &run{a: a, key: key, rec: saved, resumed: true}
+		a.event(ctx, Event{Kind: EventResumed, Key: key, Rotation: r.rec,
+			Detail: fmt.Sprintf("taken over from %s after it stayed unchanged for %v", prevOwner, a.lease)})
 		return r.drive(ctx)
 	}
 
@@ -288,17 +343,16 @@ func (a *Agent) Rotate(ctx context.Context, key string) (Report, error) {
 		}
 		return Report{}, &Error{Key: key, Step: "check", Class: class, Err: err}
 	}
+	now := a.clock.Now()
 	next := secrets.Rotation{
 		ID: now.UTC().Format("20060102T150405Z") + "-" + randomID(6), Step: secrets.StepStarted,
-		Owner: a.owner, Expires: now.Add(a.lease), Started: now, Updated: now,
-		From: v.Current.Version(), Revision: rec.Revision,
+		Started: now, From: v.Current.Version(), Revision: rec.Revision,
 	}
-	saved, err := a.src.SaveRotation(ctx, key, next)
-	if err != nil {
-		return Report{}, a.saveFailed(key, next, err)
+	r := &run{a: a, key: key}
+	if err := r.save(ctx, next); err != nil {
+		return Report{}, err
 	}
-	r := &run{a: a, key: key, rec: saved}
-	a.event(ctx, Event{Kind: EventStep, Key: key, Rotation: saved})
+	a.event(ctx, Event{Kind: EventStep, Key: key, Rotation: r.rec})
 	if err := r.crashPoint(secrets.StepStarted, true); err != nil {
 		return Report{}, err
 	}
@@ -323,6 +377,13 @@ type run struct {
 	rec     secrets.Rotation
 	resumed bool
 	cause   error // why the rotation is rolling back, when this run decided it
+	// leaseStart is when, on the Agent's clock, the lease this run holds
+	// began: just before its last save of the record that succeeded.
+	leaseStart time.Time
+	// overlapFrom is when, on the Agent's clock, the overlap began for this
+	// run: when it promoted, or first waited on a rotation promoted by
+	// another agent. Zero until then.
+	overlapFrom time.Time
 }
 
 func (r *run) crashPoint(step secrets.RotationStep, recorded bool) error {
@@ -336,45 +397,23 @@ func (r *run) crashPoint(step secrets.RotationStep, recorded bool) error {
 }
 
 // advance records step (after mutate changes the record) and renews the
-// lease.
+// lease. The save is conditional on the revision this run last saved, so it
+// also confirms that no other agent took the record over meanwhile; if one
+// did, advance fails with ErrInProgress and the run stops.
 func (r *run) advance(ctx context.Context, step secrets.RotationStep, mutate func(*secrets.Rotation)) error {
 	if err := r.crashPoint(step, false); err != nil {
 		return err
 	}
 	rec := r.rec.Clone()
-	now := r.a.clock.Now()
-	rec.Step, rec.Updated = step, now
-	rec.Expires = now.Add(r.a.lease)
-	if step.Terminal() {
-		rec.Expires = time.Time{}
-	}
+	rec.Step = step
 	if mutate != nil {
 		mutate(&rec)
 	}
-	saved, err := r.a.src.SaveRotation(ctx, r.key, rec)
-	if err != nil {
-		return r.a.saveFailed(r.key, rec, err)
+	if err := r.save(ctx, rec); err != nil {
+		return err
 	}
-	r.rec = saved
-	r.a.event(ctx, Event{Kind: EventStep, Key: r.key, Rotation: saved})
+	r.a.event(ctx, Event{Kind: EventStep, Key: r.key, Rotation: r.rec})
 	return r.crashPoint(step, true)
-}
-
-// renew saves the record unchanged but for its lease, when less than half
-// of the lease is left.
-func (r *run) renew(ctx context.Context) error {
-	now := r.a.clock.Now()
-	if r.rec.Expires.Sub(now) > r.a.lease/2 {
-		return nil
-	}
-	rec := r.rec.Clone()
-	rec.Expires, rec.Updated = now.Add(r.a.lease), now
-	saved, err := r.a.src.SaveRotation(ctx, r.key, rec)
-	if err != nil {
-		return r.a.saveFailed(r.key, rec, err)
-	}
-	r.rec = saved
-	return nil
 }
 
 func (r *run) unfinished(err error) error {
@@ -382,24 +421,25 @@ func (r *run) unfinished(err error) error {
 }
 
 // drive runs the rotation from the step its record has reached to its end.
+// Every step runs bounded by the lease (see bounded).
 func (r *run) drive(ctx context.Context) (Report, error) {
 	for {
 		var err error
 		switch r.rec.Step {
 		case secrets.StepStarted:
-			err = r.stage(ctx)
+			err = r.bounded(ctx, r.stage)
 		case secrets.StepStaged:
-			err = r.set(ctx)
+			err = r.bounded(ctx, r.set)
 		case secrets.StepSet:
-			err = r.verify(ctx)
+			err = r.bounded(ctx, r.verify)
 		case secrets.StepVerified:
-			err = r.promote(ctx)
+			err = r.bounded(ctx, r.promote)
 		case secrets.StepPromoted:
 			err = r.wait(ctx)
 		case secrets.StepOverlapped:
-			err = r.revoke(ctx)
+			err = r.bounded(ctx, r.revoke)
 		case secrets.StepRollingBack:
-			err = r.rollback(ctx)
+			err = r.bounded(ctx, r.rollback)
 		case secrets.StepDone:
 			rep := Report{ID: r.rec.ID, From: r.rec.From, To: r.rec.Pending, Resumed: r.resumed}
 			r.a.event(ctx, Event{Kind: EventSucceeded, Key: r.key, Rotation: r.rec})
@@ -430,9 +470,12 @@ func (r *run) drive(ctx context.Context) (Report, error) {
 
 // fetch reads the key's versions and finds the pending version of the
 // record in them (zero when it is not pending).
-func (r *run) fetch(ctx context.Context) (secrets.Versions, secrets.Secret, error) {
-	v, err := r.a.src.Fetch(ctx, r.key)
+func (r *run) fetch(act context.Context) (secrets.Versions, secrets.Secret, error) {
+	v, err := r.a.src.Fetch(act, r.key)
 	if err != nil {
+		if e := r.stopped(act, err); e != nil {
+			return v, secrets.Secret{}, e
+		}
 		return v, secrets.Secret{}, r.unfinished(err)
 	}
 	if r.rec.Pending != "" && v.Pending.Version() == r.rec.Pending {
@@ -447,10 +490,15 @@ func (r *run) rollBack(ctx context.Context, cause error) error {
 	return r.advance(ctx, secrets.StepRollingBack, func(rec *secrets.Rotation) { rec.Cause = cause.Error() })
 }
 
-func (r *run) stage(ctx context.Context) error {
-	v, err := r.a.src.Fetch(ctx, r.key)
+// Each step below acts with act (bounded by the lease) and records its
+// outcome with ctx. A failure that came from act ending stops the rotation
+// unfinished (stopped), never rolls it back: it says nothing about the new
+// credential.
+
+func (r *run) stage(ctx, act context.Context) error {
+	v, _, err := r.fetch(act)
 	if err != nil {
-		return r.unfinished(err)
+		return err
 	}
 	if v.Current.Version() != r.rec.From {
 		// Changed outside the rotation before anything was set downstream:
@@ -459,13 +507,19 @@ func (r *run) stage(ctx context.Context) error {
 	}
 	id := v.Pending.Version()
 	if v.Pending.IsZero() {
-		val, err := r.a.target.Next(ctx, v.Current)
+		val, err := r.a.target.Next(act, v.Current)
 		if err != nil {
+			if e := r.stopped(act, err); e != nil {
+				return e
+			}
 			return r.rollBack(ctx, fmt.Errorf("generate: %w", err))
 		}
-		id, err = r.a.src.Stage(ctx, r.key, secrets.StageRequest{Current: r.rec.From, Value: val, Token: r.rec.ID})
+		id, err = r.a.src.Stage(act, r.key, secrets.StageRequest{Current: r.rec.From, Value: val, Token: r.rec.ID})
 		clear(val)
 		if err != nil {
+			if e := r.stopped(act, err); e != nil {
+				return e
+			}
 			if errors.Is(err, secrets.ErrConflict) || errors.Is(err, secrets.ErrPermission) || errors.Is(err, secrets.ErrInvalid) || errors.Is(err, secrets.ErrNotFound) {
 				return r.rollBack(ctx, fmt.Errorf("stage: %w", err))
 			}
@@ -477,16 +531,19 @@ func (r *run) stage(ctx context.Context) error {
 	return r.advance(ctx, secrets.StepStaged, func(rec *secrets.Rotation) { rec.Pending = id })
 }
 
-func (r *run) set(ctx context.Context) error {
-	v, pend, err := r.fetch(ctx)
+func (r *run) set(ctx, act context.Context) error {
+	v, pend, err := r.fetch(act)
 	if err != nil {
 		return err
 	}
 	if pend.IsZero() || v.Current.Version() != r.rec.From {
 		return r.rollBack(ctx, fmt.Errorf("%w: the store no longer holds version %s pending over %s", secrets.ErrConflict, r.rec.Pending, r.rec.From))
 	}
-	notes, err := r.a.target.Set(ctx, v.Current, pend)
+	notes, err := r.a.target.Set(act, v.Current, pend)
 	if err != nil {
+		if e := r.stopped(act, err); e != nil {
+			return e
+		}
 		return r.rollBack(ctx, fmt.Errorf("set: %w", err))
 	}
 	return r.advance(ctx, secrets.StepSet, func(rec *secrets.Rotation) {
@@ -499,33 +556,36 @@ func (r *run) set(ctx context.Context) error {
 	})
 }
 
-func (r *run) verify(ctx context.Context) error {
-	v, pend, err := r.fetch(ctx)
+func (r *run) verify(ctx, act context.Context) error {
+	v, pend, err := r.fetch(act)
 	if err != nil {
 		return err
 	}
 	if pend.IsZero() || v.Current.Version() != r.rec.From {
 		return r.rollBack(ctx, fmt.Errorf("%w: the store no longer holds version %s pending over %s", secrets.ErrConflict, r.rec.Pending, r.rec.From))
 	}
-	if err := r.a.target.Verify(ctx, pend); err != nil {
-		if ctx.Err() != nil {
-			return r.unfinished(err)
+	if err := r.a.target.Verify(act, pend); err != nil {
+		if e := r.stopped(act, err); e != nil {
+			return e
 		}
 		return r.rollBack(ctx, fmt.Errorf("verify: %w", err))
 	}
 	return r.advance(ctx, secrets.StepVerified, nil)
 }
 
-func (r *run) promote(ctx context.Context) error {
-	err := r.a.src.Promote(ctx, r.key, r.rec.Pending, r.rec.From)
+func (r *run) promote(ctx, act context.Context) error {
+	err := r.a.src.Promote(act, r.key, r.rec.Pending, r.rec.From)
 	switch {
 	case err == nil:
+	case r.stopped(act, err) != nil:
+		return r.stopped(act, fmt.Errorf("promote: %w", err))
 	case errors.Is(err, secrets.ErrConflict), errors.Is(err, secrets.ErrNotFound):
 		return r.rollBack(ctx, fmt.Errorf("promote: %w", err))
 	default:
 		return r.unfinished(fmt.Errorf("promote: %w", err))
 	}
 	now := r.a.clock.Now()
+	r.overlapFrom = now
 	if err := r.advance(ctx, secrets.StepPromoted, func(rec *secrets.Rotation) {
 		if rec.Notes == nil {
 			rec.Notes = map[string]string{}
@@ -540,31 +600,33 @@ func (r *run) promote(ctx context.Context) error {
 	return nil
 }
 
-// notePromotedAt is the note that records when the new version was promoted,
-// from which the overlap is measured by whichever agent waits it out.
+// notePromotedAt is the note that records when the new version was
+// promoted, on the clock of the agent that promoted it. It is for people and
+// for targets that want it (JWTKey); the Agent measures the overlap on its
+// own clock, from when it promoted or took the rotation over.
 const notePromotedAt = "promoted_at"
 
+// wait waits out the overlap: from when this run promoted the new version
+// or, for a rotation promoted by another agent, from when this run first
+// waits on it, both on the Agent's clock. A recorded time from another
+// machine's clock would shorten the overlap by however far that clock is
+// behind.
 func (r *run) wait(ctx context.Context) error {
-	promoted, err := time.Parse(time.RFC3339Nano, r.rec.Notes[notePromotedAt])
-	if err != nil {
-		promoted = r.rec.Updated
+	if r.overlapFrom.IsZero() {
+		r.overlapFrom = r.a.clock.Now()
 	}
-	end, deadline := promoted.Add(r.a.overlap), promoted.Add(r.a.deadline)
+	end, deadline := r.overlapFrom.Add(r.a.overlap), r.overlapFrom.Add(r.a.deadline)
 	for {
 		now := r.a.clock.Now()
 		if !now.Before(end) {
-			v, err := r.a.src.Fetch(ctx, r.key)
+			n, err := r.inUse(ctx)
 			if err != nil {
-				return r.unfinished(err)
-			}
-			n, err := r.a.target.InUse(ctx, v.Previous, v.Current, r.rec.Notes)
-			if err != nil {
-				return r.unfinished(fmt.Errorf("in use: %w", err))
+				return err
 			}
 			if n <= 0 {
 				break
 			}
-			if !now.Before(deadline) {
+			if !r.a.clock.Now().Before(deadline) {
 				r.a.log.WarnContext(ctx, "rotation overlap deadline passed with the old credential still in use; revoking",
 					"key", r.key, "rotation", r.rec.ID, "in_use", n)
 				break
@@ -572,14 +634,19 @@ func (r *run) wait(ctx context.Context) error {
 			r.a.log.InfoContext(ctx, "rotation waits for the old credential to go out of use",
 				"key", r.key, "rotation", r.rec.ID, "in_use", n)
 		}
-		if err := r.renew(ctx); err != nil {
-			return err
+		now = r.a.clock.Now()
+		renewAt := r.leaseStart.Add(r.a.lease / 2)
+		if !now.Before(renewAt) {
+			if err := r.renew(ctx); err != nil {
+				return err
+			}
+			renewAt = r.leaseStart.Add(r.a.lease / 2)
 		}
 		d := r.a.poll
 		if now.Before(end) && end.Sub(now) < d {
 			d = end.Sub(now)
 		}
-		if left := r.rec.Expires.Sub(now) / 2; left > 0 && left < d {
+		if left := renewAt.Sub(now); left > 0 && left < d {
 			d = left
 		}
 		if err := sleep(ctx, r.a.clock, d); err != nil {
@@ -589,16 +656,45 @@ func (r *run) wait(ctx context.Context) error {
 	return r.advance(ctx, secrets.StepOverlapped, nil)
 }
 
-func (r *run) revoke(ctx context.Context) error {
-	v, err := r.a.src.Fetch(ctx, r.key)
+// inUse asks the target how many consumers still use the old credential,
+// bounded by the lease like a step.
+func (r *run) inUse(ctx context.Context) (int, error) {
+	var n int
+	err := r.bounded(ctx, func(_, act context.Context) error {
+		v, err := r.a.src.Fetch(act, r.key)
+		if err == nil {
+			n, err = r.a.target.InUse(act, v.Previous, v.Current, r.rec.Notes)
+			if err != nil {
+				err = fmt.Errorf("in use: %w", err)
+			}
+		}
+		if err != nil {
+			if e := r.stopped(act, err); e != nil {
+				return e
+			}
+			return r.unfinished(err)
+		}
+		return nil
+	})
+	return n, err
+}
+
+func (r *run) revoke(ctx, act context.Context) error {
+	v, err := r.a.src.Fetch(act, r.key)
 	if err != nil {
+		if e := r.stopped(act, err); e != nil {
+			return e
+		}
 		return r.unfinished(err)
 	}
 	old := v.Previous
 	if old.Version() != r.rec.From {
 		old = secrets.Secret{} // not the one this rotation replaced
 	}
-	if err := r.a.target.Revoke(ctx, old, v.Current, r.rec.Notes); err != nil {
+	if err := r.a.target.Revoke(act, old, v.Current, r.rec.Notes); err != nil {
+		if e := r.stopped(act, fmt.Errorf("revoke: %w", err)); e != nil {
+			return e
+		}
 		return r.unfinished(fmt.Errorf("revoke: %w", err))
 	}
 	if rt, ok := r.a.target.(PreviousRetirer); ok && rt.RetirePrevious() && !old.IsZero() {
@@ -606,32 +702,42 @@ func (r *run) revoke(ctx context.Context) error {
 		if !ok {
 			return r.unfinished(fmt.Errorf("revoke: %w: the source cannot remove a previous version", ErrNotRotatable))
 		}
-		if err := rm.RemovePrevious(ctx, r.key, old.Version()); err != nil && !errors.Is(err, secrets.ErrConflict) {
+		if err := rm.RemovePrevious(act, r.key, old.Version()); err != nil && !errors.Is(err, secrets.ErrConflict) {
+			if e := r.stopped(act, fmt.Errorf("revoke: %w", err)); e != nil {
+				return e
+			}
 			return r.unfinished(fmt.Errorf("revoke: %w", err))
 		}
 	}
 	return r.advance(ctx, secrets.StepDone, nil)
 }
 
-func (r *run) rollback(ctx context.Context) error {
-	v, pend, err := r.fetch(ctx)
+func (r *run) rollback(ctx, act context.Context) error {
+	v, pend, err := r.fetch(act)
 	if err != nil {
 		return err
 	}
 	if r.rec.Pending != "" && v.Current.Version() == r.rec.Pending {
-		// Promoted after all (by an agent whose lease ran out): the store
-		// serves the new value, so the rotation goes on from there.
+		// Promoted after all (by an agent whose promote landed although
+		// its step had run out of time): the store serves the new value,
+		// so the rotation goes on from there, with a full overlap.
 		return r.advance(ctx, secrets.StepPromoted, nil)
 	}
 	if r.rec.Pending != "" {
 		// Restore what the store serves now, never what this agent
 		// remembers: the downstream must accept the current version.
-		if err := r.a.target.Restore(ctx, v.Current, pend); err != nil {
+		if err := r.a.target.Restore(act, v.Current, pend); err != nil {
+			if e := r.stopped(act, fmt.Errorf("restore: %w", err)); e != nil {
+				return e
+			}
 			return r.unfinished(fmt.Errorf("restore: %w", err))
 		}
 	}
 	if !v.Pending.IsZero() && (v.Pending.Version() == r.rec.Pending || r.rec.Pending == "") {
-		if err := r.a.src.Discard(ctx, r.key, v.Pending.Version()); err != nil {
+		if err := r.a.src.Discard(act, r.key, v.Pending.Version()); err != nil {
+			if e := r.stopped(act, fmt.Errorf("discard: %w", err)); e != nil {
+				return e
+			}
 			return r.unfinished(fmt.Errorf("discard: %w", err))
 		}
 	}

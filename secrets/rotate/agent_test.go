@@ -187,9 +187,7 @@ func TestCrashMatrix(t *testing.T) {
 					// Another agent, within the lease, keeps out.
 					b := newAgent(t, src, db, clk, "b")
 					if !(step.Terminal() && recorded) {
-						if _, err := b.Rotate(ctxT(t), "db"); !errors.Is(err, rotate.ErrInProgress) {
-							t.Fatalf("a second agent within the lease: err = %v, want ErrInProgress", err)
-						}
+						keptOut(t, clk, src, "db", func(ctx context.Context) (rotate.Report, error) { return b.Rotate(ctx, "db") })
 					}
 					clk.Advance(2 * time.Minute)
 					rep, err := runClocked(t, clk, func() (rotate.Report, error) { return b.Rotate(ctxT(t), "db") })
@@ -215,21 +213,31 @@ func TestCrashMatrix(t *testing.T) {
 	}
 }
 
-// TestTwoAgentsOneRotation starts two agents at once on one key; the one
-// that takes the record holds it (it is held inside its first step) while
-// the other tries: exactly one rotation happens.
+// TestTwoAgentsOneRotation starts two agents at once on one key: exactly
+// one rotation happens. The agent that takes the record holds it (inside
+// its first step) while the other either loses the race to save it, or
+// watches it and sees the holder save it again once it goes on: either way
+// the other returns ErrInProgress, and the holder finishes.
 func TestTwoAgentsOneRotation(t *testing.T) {
 	for round := range 10 {
 		src, db, clk := setup(t)
 		release := make(chan struct{})
+		entered, staged := make(chan struct{}), make(chan struct{})
+		var enterOnce, stageOnce sync.Once
 		hook := func(_ string, s secrets.RotationStep, rec bool) error {
-			if s == secrets.StepStarted && rec {
+			switch {
+			case s == secrets.StepStarted && rec:
+				enterOnce.Do(func() { close(entered) })
 				<-release
+			case s == secrets.StepStaged && rec:
+				stageOnce.Do(func() { close(staged) })
 			}
 			return nil
 		}
 		gate := make(chan struct{})
 		results := make(chan error, 2)
+		returned := make(chan struct{}) // closed when the first agent returns
+		var retOnce sync.Once
 		var wg sync.WaitGroup
 		for i := range 2 {
 			ag := newAgent(t, src, db, clk, fmt.Sprintf("agent-%d", i), rotate.WithStepHook(hook))
@@ -239,17 +247,29 @@ func TestTwoAgentsOneRotation(t *testing.T) {
 				<-gate
 				_, err := ag.Rotate(ctxT(t), "db")
 				results <- err
+				retOnce.Do(func() { close(returned) })
 			}()
 		}
 		close(gate)
-		first := <-results
-		close(release)
+		<-entered
+		var errs []error
+		if awaitWait(t, clk, returned) {
+			// The other agent watches the record: let the holder go on
+			// until it has saved it again, then move the clock.
+			close(release)
+			<-staged
+		} else {
+			errs = append(errs, <-results) // it lost the race to save the record
+			close(release)
+		}
 		done := make(chan struct{})
 		go func() { wg.Wait(); close(done) }()
 		_, _ = runClocked(t, clk, func() (struct{}, error) { <-done; return struct{}{}, nil })
-		second := <-results
-		if !errors.Is(first, rotate.ErrInProgress) || second != nil {
-			t.Fatalf("round %d: the first agent to return got %v, the second %v; want ErrInProgress and success", round, first, second)
+		for len(errs) < 2 {
+			errs = append(errs, <-results)
+		}
+		if !(errs[0] == nil && errors.Is(errs[1], rotate.ErrInProgress) || errs[1] == nil && errors.Is(errs[0], rotate.ErrInProgress)) {
+			t.Fatalf("round %d: the agents returned %v and %v; want one success and one ErrInProgress", round, errs[0], errs[1])
 		}
 		v := checkAgree(t, src, db, "db")
 		if v.Previous.Reveal() != "initial-password" {

@@ -43,17 +43,51 @@
 // # Crashes and concurrency
 //
 // Every step is idempotent and the record says which one was done last, so
-// an agent that dies anywhere leaves a record that any agent, once the
-// lease has run out, takes over (with a check-and-set on the record) and
-// drives to done or rolled-back. A step whose effect happened but was not yet
-// recorded is done again; targets are written so that this is harmless. The
-// record lives in the store itself, not in an agent's memory or a local
-// file, so the agent that resumes may run on another machine.
+// an agent that dies anywhere leaves a record that another agent takes over
+// (with a check-and-set on the record) and drives to done or rolled-back. A
+// step whose effect happened but was not yet recorded is done again;
+// targets are written so that this is harmless. The record lives in the
+// store itself, not in an agent's memory or a local file, so the agent that
+// resumes may run on another machine.
 //
-// One rotation at a time: an agent that finds another's record within its
-// lease returns ErrInProgress and changes nothing; two agents racing to take
-// a record both write it with check-and-set and exactly one wins. An Agent
-// is safe for concurrent use on different keys.
+// One rotation at a time, and one agent acting on it at a time. What holds,
+// with every duration measured on one agent's own clock (clocks that
+// disagree between machines change nothing; clocks must only run at about
+// the same rate):
+//
+//   - An agent that finds a record at a non-terminal step, whoever's it
+//     is (its own owner name included: a name cannot prove that the
+//     process which saved under it has stopped), changes nothing until it
+//     has seen the record keep one revision for a full lease (WithLease),
+//     reading it every poll interval. If the record is saved meanwhile,
+//     its holder is alive and Rotate returns ErrInProgress. Two agents
+//     racing to take a record both write it with check-and-set and exactly
+//     one wins.
+//   - The holder saves the record before each step that acts downstream
+//     or on the store and at least every half lease while it waits, and
+//     runs each step under a context that ends three quarters of a lease
+//     after that save. So a holder that is alive but slow has stopped
+//     acting a quarter of a lease before anyone may take over, and each
+//     later save of a holder that was taken over is refused: it stops with
+//     ErrInProgress.
+//   - Within one Agent, a second Rotate of a key already being rotated
+//     returns ErrInProgress at once; an Agent is safe for concurrent use.
+//   - The overlap is counted from the promotion by the agent that
+//     promoted, and from the takeover by an agent that takes over a
+//     promoted rotation: never from a time another machine recorded, so a
+//     takeover lengthens the overlap and never shortens it. The deadline
+//     (WithOverlapDeadline) is counted the same way.
+//
+// What remains: a write already in flight when its step's context ends
+// may still take effect before it stops. The quarter of the lease left
+// after a step covers that for a Target that honours its context promptly
+// (Postgres cancels the statement, and gives the server the deadline as
+// statement_timeout and lock_timeout, so that even the statement of an
+// agent that died stops by then; see WithLease for the sizes). A Target
+// whose write takes effect long after its context ended can still land a
+// value after another agent rolled the rotation back. And Rotation.Expires
+// in the record is written for people: agents never compare it with their
+// own clocks (nor use Rotation.Locked).
 //
 // # Targets
 //

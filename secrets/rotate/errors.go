@@ -10,9 +10,11 @@ import (
 // An *Error also wraps the cause, so errors.Is finds the source's classes
 // (secrets.ErrConflict, secrets.ErrPermission, ...) as well.
 var (
-	// ErrInProgress: another agent holds the key's rotation lock (a
-	// rotation record whose lease has not run out). Nothing was changed;
-	// try again after the lease (Config.Lease).
+	// ErrInProgress: another agent holds the key's rotation record (it
+	// saved the record while this one watched it, or won the race to save
+	// it, or ctx ended before the record had stayed unchanged for a lease),
+	// or this Agent is already rotating the key. Nothing was changed; try
+	// again later.
 	ErrInProgress = errors.New("another rotation is in progress")
 	// ErrRolledBack: the new value failed (set or verify) and the rotation
 	// was undone: the downstream accepts the value current in the store,
@@ -24,8 +26,10 @@ var (
 	// changed.
 	ErrNotRotatable = errors.New("cannot rotate")
 	// ErrUnfinished: the rotation stopped part-way (the store or the
-	// downstream failed, ctx ended) and is recorded as in progress; the
-	// next run of any agent, after the lease, finishes or undoes it.
+	// downstream failed, ctx ended, a step ran out of its share of the
+	// lease) and is recorded as in progress; the next run of any agent,
+	// once it has watched the record unchanged for a lease, finishes or
+	// undoes it.
 	ErrUnfinished = errors.New("rotation unfinished")
 	// ErrCrashed is returned when a test hook (Config.AfterStep) stops the
 	// agent after a step, as a crash would.

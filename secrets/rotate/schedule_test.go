@@ -20,21 +20,14 @@ func TestRunRotatesOnSchedule(t *testing.T) {
 	const maxAge, jitter = 24 * time.Hour, time.Hour
 	var done []time.Time
 	errc := make(chan error, 1)
-	go func() { errc <- a.Run(ctx, "db", maxAge, jitter) }()
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); errc <- a.Run(ctx, "db", maxAge, jitter) }()
 	for len(done) < 3 {
 		// Wait for Run to arm a timer, then move to it.
-		if err := clk.WaitFor(ctx, func(ds []time.Time) bool { return len(ds) > 0 }); err != nil {
-			t.Fatal(err)
+		if !awaitWait(t, clk, stopped) {
+			t.Fatalf("Run returned %v", <-errc)
 		}
-		ds := clk.Timers()
-		if len(ds) == 0 {
-			continue
-		}
-		if d := ds[0].Sub(clk.Now()); d > 0 {
-			clk.Advance(d)
-		} else {
-			clk.Advance(0)
-		}
+		boundsOf(clk).advanceToWait(time.Time{})
 		rec, _ := src.LoadRotation(ctx, "db")
 		if rec.Step == secrets.StepDone && (len(done) == 0 || !rec.Updated.Equal(done[len(done)-1])) {
 			done = append(done, rec.Updated)
