@@ -53,6 +53,14 @@ import (
 // \password does: the server stores it as given, and what a log can show is
 // a salted hash, never the password. The role name is quoted with
 // pgx.Identifier.
+//
+// # Deadlines
+//
+// Every ALTER ROLE is preceded by SET statement_timeout and lock_timeout
+// to what is left of ctx's deadline, the end of the Agent's step: the
+// server stops the statement by then even when the agent that sent it has
+// died, so a write stuck behind a lock cannot land after another agent
+// took the rotation over (see WithLease).
 type Postgres struct {
 	// DSN is the connection string used to log in with a secret's
 	// credentials (host, port, dbname, sslmode; any user or password in it
@@ -186,11 +194,34 @@ func (p *Postgres) Next(ctx context.Context, current secrets.Secret) ([]byte, er
 	return json.Marshal(c.doc)
 }
 
-// alterPassword sets role's password on conn by its SCRAM verifier.
+// serverDeadline gives the server ctx's deadline, if it has one, as the
+// session's statement_timeout and lock_timeout, so that the server stops a
+// statement at that deadline on its own: the Agent's step ends there, and
+// an agent that died (and cannot send a cancel request) must not have a
+// statement, stuck behind a lock, take effect after another agent took the
+// rotation over.
+func serverDeadline(ctx context.Context, conn *pgx.Conn) error {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return nil
+	}
+	ms := time.Until(dl).Milliseconds()
+	if ms < 1 {
+		return context.DeadlineExceeded
+	}
+	_, err := conn.Exec(ctx, fmt.Sprintf("SET statement_timeout = %d; SET lock_timeout = %d", ms, ms), pgx.QueryExecModeSimpleProtocol)
+	return err
+}
+
+// alterPassword sets role's password on conn by its SCRAM verifier, within
+// ctx's deadline on the server too (serverDeadline).
 func alterPassword(ctx context.Context, conn *pgx.Conn, role, password string, self bool) error {
 	v, err := scramVerifier(password)
 	if err != nil {
 		return err
+	}
+	if err := serverDeadline(ctx, conn); err != nil {
+		return fmt.Errorf("alter role %q: %w", role, err)
 	}
 	target := pgx.Identifier{role}.Sanitize()
 	if self {
