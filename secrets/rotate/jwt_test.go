@@ -375,7 +375,7 @@ func TestJWTRevokeWaitsForTheGracePeriod(t *testing.T) {
 		ctx := ctxT(t)
 		w := newJWTWorld(t, &rotate.JWTKey{Algorithm: rotate.HS256})
 		var at time.Time
-		a := newAgent(t, w.src, w.key, w.clk, "a", promoted(w, &at)) // overlap 30s, deadline 2m
+		a := newAgent(t, w.src, noMinOverlap{JWTKey: w.key}, w.clk, "a", promoted(w, &at)) // overlap 30s, deadline 2m
 		_, err := runClocked(t, w.clk, func() (rotate.Report, error) { return a.Rotate(ctx, jwtKeyName) })
 		if !errors.Is(err, rotate.ErrUnfinished) || !strings.Contains(err.Error(), "grace period") {
 			t.Fatalf("err = %v, want ErrUnfinished naming the grace period", err)
@@ -394,6 +394,15 @@ func TestJWTRevokeWaitsForTheGracePeriod(t *testing.T) {
 			t.Fatal("the previous key is still there")
 		}
 	})
+}
+
+// noMinOverlap is a JWTKey that does not ask the Agent for its longer
+// overlap (its MinOverlap is hidden by the field), so that an Agent runs
+// with an overlap shorter than the verifiers' grace period, as one given
+// another Target's overlap would.
+type noMinOverlap struct {
+	*rotate.JWTKey
+	MinOverlap struct{} // hides (*rotate.JWTKey).MinOverlap: not an OverlapMinimizer
 }
 
 // TestJWTBadInput: a stored value that is not key material jwtkeys reads,
