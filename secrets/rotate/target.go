@@ -16,7 +16,12 @@ import (
 // after a crash that left its effect unknown, it does no harm and succeeds),
 // honour ctx, and never put a value in an error. The Agent calls one method
 // at a time for a key; a Target shared between keys or agents must be safe
-// for concurrent use. A method must not block past ctx.
+// for concurrent use. A method must not block past ctx, and a write must not
+// take effect after ctx has ended: ctx ends where the Agent's lease no longer
+// covers the step (see WithLease), after which another agent may take the
+// rotation over and undo it, and a write landing then would undo the undo.
+// Cancel what was sent, or give the downstream the deadline too, as Postgres
+// does with statement_timeout.
 type Target interface {
 	// Check makes sure that current, the value current in the store, is
 	// something this target can rotate (the expected JSON, a known role)
