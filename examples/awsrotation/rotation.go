@@ -108,7 +108,7 @@ func (r *Rotator) Handle(ctx context.Context, ev events.SecretsManagerSecretRota
 	case stepTest:
 		err = r.test(ctx, ev)
 	case stepFinish:
-		err = r.Source.Promote(ctx, ev.SecretID, ev.ClientRequestToken, current)
+		err = r.finish(ctx, ev, current)
 	}
 	if err != nil {
 		return stepError(ev, err)
@@ -255,15 +255,37 @@ func (r *Rotator) set(ctx context.Context, ev events.SecretsManagerSecretRotatio
 	return err
 }
 
+// finish makes the pending version current. Unlike AWS's templates, it
+// first logs in with the pending credential (without the probe): a
+// finishSecret sent before createSecret or setSecret took effect would
+// otherwise make current a version that holds no value, or a password the
+// database does not have, and in the single-user scheme lock every
+// consumer out. Refused, it changes nothing, and Secrets Manager's retry
+// after the missing steps succeeds.
+func (r *Rotator) finish(ctx context.Context, ev events.SecretsManagerSecretRotationEvent, current string) error {
+	pendS, pend, err := r.get(ctx, ev.SecretID, "AWSPENDING", ev.ClientRequestToken)
+	if err != nil {
+		return fmt.Errorf("%w: the pending version has no value yet (createSecret has not run): %w", errRefused, err)
+	}
+	if err := (&rotate.Postgres{DSN: pend.dsn(r.sslMode())}).Verify(ctx, pendS); err != nil {
+		return fmt.Errorf("%w: the pending credential does not log in (setSecret has not run): %w", errRefused, err)
+	}
+	return r.Source.Promote(ctx, ev.SecretID, ev.ClientRequestToken, current)
+}
+
+// sslMode is r.SSLMode or its default.
+func (r *Rotator) sslMode() string {
+	if r.SSLMode == "" {
+		return "prefer"
+	}
+	return r.SSLMode
+}
+
 // test logs in with the pending credential and runs the probe.
 func (r *Rotator) test(ctx context.Context, ev events.SecretsManagerSecretRotationEvent) error {
 	pendS, pend, err := r.get(ctx, ev.SecretID, "AWSPENDING", ev.ClientRequestToken)
 	if err != nil {
 		return err
 	}
-	mode := r.SSLMode
-	if mode == "" {
-		mode = "prefer"
-	}
-	return (&rotate.Postgres{DSN: pend.dsn(mode), Probe: r.Probe}).Verify(ctx, pendS)
+	return (&rotate.Postgres{DSN: pend.dsn(r.sslMode()), Probe: r.Probe}).Verify(ctx, pendS)
 }
