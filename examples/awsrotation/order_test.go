@@ -111,13 +111,6 @@ func (e env) finished(t *testing.T, ctx context.Context, scheme, arn, token, wan
 func TestOutOfOrder(t *testing.T) {
 	for _, scheme := range []string{"single", "alternating"} {
 		t.Run(scheme, func(t *testing.T) {
-			alt := func(user string) string {
-				if scheme == "single" {
-					return user
-				}
-				u, _ := altUsername(user)
-				return u
-			}
 			t.Run("SetTestFinishBeforeCreate", func(t *testing.T) {
 				ctx := ctxT(t)
 				e := newEnv(t, scheme)
@@ -129,12 +122,12 @@ func TestOutOfOrder(t *testing.T) {
 				}
 				if scheme == "alternating" {
 					// setSecret refused before it created the clone.
-					if roleExists(t, ctx, alt(role)) {
+					if roleExists(t, ctx, alt(scheme, role)) {
 						t.Fatal("a refused setSecret created the clone role")
 					}
 				}
 				e.steps(t, ctx, arn, token, stepCreate, stepSet, stepTest, stepFinish)
-				e.finished(t, ctx, scheme, arn, token, alt(role), "old-pw-canary")
+				e.finished(t, ctx, scheme, arn, token, alt(scheme, role), "old-pw-canary")
 			})
 			t.Run("FinishBeforeSet", func(t *testing.T) {
 				ctx := ctxT(t)
@@ -149,7 +142,7 @@ func TestOutOfOrder(t *testing.T) {
 				}
 				e.refused(t, ctx, arn, token, stepTest, "old-pw-canary")
 				e.steps(t, ctx, arn, token, stepSet, stepTest, stepFinish)
-				e.finished(t, ctx, scheme, arn, token, alt(role), "old-pw-canary")
+				e.finished(t, ctx, scheme, arn, token, alt(scheme, role), "old-pw-canary")
 			})
 			t.Run("FinishBeforeTestThenLateSteps", func(t *testing.T) {
 				ctx := ctxT(t)
@@ -166,7 +159,7 @@ func TestOutOfOrder(t *testing.T) {
 				for _, s := range []string{stepTest, stepSet, stepCreate, stepFinish} {
 					e.noop(t, ctx, arn, token, s)
 				}
-				e.finished(t, ctx, scheme, arn, token, alt(role), "old-pw-canary")
+				e.finished(t, ctx, scheme, arn, token, alt(scheme, role), "old-pw-canary")
 			})
 			t.Run("RetryOfEarlierStep", func(t *testing.T) {
 				ctx := ctxT(t)
@@ -184,7 +177,7 @@ func TestOutOfOrder(t *testing.T) {
 					t.Fatal("a late createSecret replaced the pending value")
 				}
 				e.steps(t, ctx, arn, token, stepFinish)
-				e.finished(t, ctx, scheme, arn, token, alt(role), "old-pw-canary")
+				e.finished(t, ctx, scheme, arn, token, alt(scheme, role), "old-pw-canary")
 			})
 			t.Run("NewTokenWhilePending", func(t *testing.T) {
 				ctx := ctxT(t)
