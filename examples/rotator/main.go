@@ -9,8 +9,9 @@
 // database, verified by logging in, promoted by an atomic rename, and the
 // old one is retired after the consumers' overlap. Every step is recorded
 // in a hidden file beside db.json, so a rotator killed at any point and
-// started again finishes or undoes the rotation, and two rotators never
-// rotate one file at once. Run it with -h for the flags.
+// started again finishes or undoes the rotation (once the record has stayed
+// unchanged for -lease), and two rotators never rotate one file at once.
+// Run it with -h for the flags.
 //
 //	rotator -secrets /etc/app -db postgres://db:5432/app -ttl 1m                  # once, single role
 //	ROTOR_ADMIN_DSN=postgres://admin:...@db:5432/app \
@@ -82,6 +83,12 @@ recorded in .NAME.rotor-rotation: a rotator killed at any point and started
 again finishes or undoes the rotation, and only one rotation of a file runs
 at a time.
 
+A rotator that finds a rotation recorded (by another rotator, or by one
+that was killed, whatever its -owner) watches the record for -lease first:
+if the record is saved meanwhile, its rotator is alive and this one exits
+with status 4; if not, this one takes the rotation over. So a rotator
+started again after a crash resumes after -lease, not at once.
+
 Single role (default): the role named in the file changes its own password,
 or is changed by $ROTOR_ADMIN_DSN's role if set. Sessions already open stay
 open; new logins need the new password from the moment it is set, so the
@@ -109,7 +116,7 @@ Environment:
 
 Exit status: 0 rotated; 1 failed or stopped part-way (run again to resume);
 2 bad flags; 3 rolled back (the old password stays); 4 another rotator is
-rotating this file.
+rotating this file (or this one was stopped while it watched the record).
 
 Flags:
 `
@@ -158,8 +165,8 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.every, "every", 0, "rotate whenever the password is older than this, until stopped (e.g. 720h); 0 rotates once and exits")
 	fs.DurationVar(&o.jitter, "jitter", 0, "with -every: rotate up to this much earlier, at random, so that many files do not rotate at once")
 	fs.StringVar(&o.pidFile, "sighup-pidfile", "", "file holding the PID of a server to send SIGHUP once the new password is promoted, so it reloads at once")
-	fs.StringVar(&o.owner, "owner", "", "the name this rotator records as the owner of a rotation (default: host/pid/random); a rotator started again under the same name resumes its own unfinished rotation at once instead of waiting for -lease. Never give two running rotators the same name")
-	fs.DurationVar(&o.lease, "lease", rotate.DefaultLease, "how long a recorded rotation keeps other rotators out after its owner stops renewing it (it crashed)")
+	fs.StringVar(&o.owner, "owner", "", "the name this rotator records as the owner of a rotation, for the record and the logs (default: host/pid/random). It grants nothing: a rotator started again under the same name waits -lease before it resumes, like any other, since a name cannot prove that the earlier process stopped")
+	fs.DurationVar(&o.lease, "lease", rotate.DefaultLease, "how long a recorded rotation keeps other rotators out after its rotator stops saving it (it crashed): a rotator finding one watches it this long before taking it over. Each step (a login, an ALTER ROLE) must finish within 3/4 of it")
 	fs.DurationVar(&o.poll, "poll", rotate.DefaultPollInterval, "during the overlap, how often to check whether sessions of the old credential remain")
 	fs.IntVar(&o.passwordSize, "password-length", 0, "length of the new passwords, at least 16 (default 32)")
 	if err := fs.Parse(args); err != nil {

@@ -278,10 +278,12 @@ func TestRotateOnce(t *testing.T) {
 }
 
 // TestKilledRotatorFinishesOrUndoes kills the rotator with SIGKILL at a
-// step (stopped there through StopAtEnv), checks that another rotator is
-// kept out while the dead one's lease runs, starts it again under the same
-// owner, and checks that the rotation finished or was undone with the file
-// and the database in agreement.
+// step (stopped there through StopAtEnv), checks that another rotator
+// watches the dead one's record without changing it (stopped with SIGTERM,
+// it exits 4), starts it again under the same owner, which takes the
+// rotation over once the record has stayed unchanged for -lease, and checks
+// that the rotation finished or was undone with the file and the database
+// in agreement. The cases run in parallel: each waits a lease.
 func TestKilledRotatorFinishesOrUndoes(t *testing.T) {
 	srv := startDB(t)
 	for i, tc := range []struct {
@@ -304,6 +306,7 @@ func TestKilledRotatorFinishesOrUndoes(t *testing.T) {
 			name += "/alternating"
 		}
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			roles := []string{fmt.Sprintf("kill%d_a", i)}
 			if tc.roles {
 				roles = append(roles, fmt.Sprintf("kill%d_b", i))
@@ -341,13 +344,14 @@ func TestKilledRotatorFinishesOrUndoes(t *testing.T) {
 				json.Unmarshal(b, &staged)
 			}
 
-			// Another rotator is kept out while the lease runs.
+			// Another rotator watches the record and changes nothing while
+			// the lease runs; stopped, it reports the rotation in progress.
 			other := append(baseArgs(srv, dir), "-owner", "another-rotator")
 			if tc.roles {
 				other = append(other, "-roles", strings.Join(roles, ","))
 			}
-			if code, out := runRotator(t, env, other...); code != exitInProgress {
-				t.Fatalf("another rotator during the dead one's lease: exit %d, want %d:\n%s", code, exitInProgress, out)
+			if code, out := stopWhileWatching(t, env, dir, other...); code != exitInProgress {
+				t.Fatalf("another rotator stopped while it watched the dead one's record: exit %d, want %d:\n%s", code, exitInProgress, out)
 			}
 
 			code, out := runRotator(t, env, args...)
@@ -369,4 +373,50 @@ func TestKilledRotatorFinishesOrUndoes(t *testing.T) {
 			t.Logf("stopped at %s, killed, restarted: exit %d", tc.stopAt, code)
 		})
 	}
+}
+
+// stopWhileWatching starts a rotator that finds a rotation recorded, waits
+// until it says that it watches the record, stops it with SIGTERM, checks
+// that the record is as it was, and returns the rotator's exit status and
+// output.
+func stopWhileWatching(t *testing.T, env []string, dir string, args ...string) (int, string) {
+	t.Helper()
+	src, err := file.New(file.WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := src.LoadRotation(ctxT(t), "db.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := rotator(t, env, args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	lines := bufio.NewScanner(stderr)
+	for lines.Scan() {
+		out.WriteString(lines.Text() + "\n")
+		if strings.Contains(lines.Text(), "watching it") {
+			break
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := io.ReadAll(stderr)
+	out.Write(rest)
+	cmd.Wait()
+	after, err := src.LoadRotation(ctxT(t), "db.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Revision != before.Revision || after.Owner != before.Owner || after.Step != before.Step {
+		t.Fatalf("the watching rotator changed the record: %s at %s, was %s at %s", after.Owner, after.Step, before.Owner, before.Step)
+	}
+	return cmd.ProcessState.ExitCode(), out.String()
 }
