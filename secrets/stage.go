@@ -212,11 +212,15 @@ func (s RotationStep) Terminal() bool {
 // RotationRecorder. It holds version ids, names and times, never a value:
 // it may be logged and shown.
 //
-// A record at a non-terminal step is a lock: while its lease (Expires) runs,
-// no other agent starts a rotation of the key, and when the lease has run
-// out any agent may take the record over (save it with itself as Owner, on
-// the Revision it read) and finish or undo the rotation. A holder renews the
-// lease by saving the record before Expires.
+// A record at a non-terminal step is a lock with a lease: its holder renews
+// it by saving the record (each save gives a new Revision), and no other
+// agent starts a rotation of the key while it does. An agent that sees the
+// record keep one Revision for a whole lease, timed on its own clock, may
+// take it over (save it with itself as Owner, on the Revision it read) and
+// finish or undo the rotation. Expires says when the holder's lease ends by
+// the holder's clock, for people reading the record; agents on other
+// machines do not compare it with their own clocks, which may be skewed
+// (see package secrets/rotate).
 type Rotation struct {
 	// ID names the rotation, unique across rotations of the key; chosen by
 	// the agent that starts it, and passed as StageRequest.Token.
@@ -253,8 +257,11 @@ type Rotation struct {
 	Revision string `json:"-"`
 }
 
-// Locked reports whether r holds the key's rotation lock at now: its step is
-// not terminal and its lease has not run out.
+// Locked reports whether r holds the key's rotation lock at now by the
+// clock that wrote Expires: its step is not terminal and its lease has not
+// run out. It suits a reader on the holder's own clock (a status page); an
+// agent deciding whether to take a record over watches its Revision instead
+// (see Rotation).
 func (r Rotation) Locked(now time.Time) bool {
 	return !r.Step.Terminal() && now.Before(r.Expires)
 }
