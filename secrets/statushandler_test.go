@@ -29,7 +29,7 @@ func serveStatus(t *testing.T, st *secrets.Store, method string) (int, string, s
 // TestStatusHandler: the document names the versions served, the pending
 // one, the failures' classes and health, and never a value.
 func TestStatusHandler(t *testing.T) {
-	f := newFixture(t, secrets.WithRequired("db", "api"))
+	f := newFixture(t)
 	f.src.Set("db", "hunter2-db-password")
 	f.src.Set("api", "sk-api-key-value")
 	f.get("db")
@@ -39,7 +39,7 @@ func TestStatusHandler(t *testing.T) {
 		t.Fatalf("%d %s", code, body)
 	}
 	db := doc.Keys[1]
-	if db.Key != "db" || db.Version == "" || !db.Loaded || !db.Required {
+	if db.Key != "db" || db.Version == "" || !db.Loaded {
 		t.Fatalf("db entry %+v", db)
 	}
 
