@@ -77,6 +77,15 @@
 // the candidate is examined again before anything is applied. A value
 // fetched earlier never replaces one fetched later.
 //
+// # Observing
+//
+// Status and Statuses describe each key (versions served, age, failures);
+// StatusHandler serves them as JSON for readiness probes and for a rotation
+// agent that checks every instance before it revokes. WithObserver reports
+// each refresh, rejection, rotation, reload and authentication-failure retry
+// as it happens; package secrets/otelmetrics turns them into OpenTelemetry
+// metrics, so that this package compiles no metrics library.
+//
 // # Errors and secrecy
 //
 // Failures are *Error values that wrap a class: ErrNotFound, ErrPermission,
