@@ -1,8 +1,10 @@
 package sourcetest
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -56,14 +58,33 @@ func newStager(t *testing.T, cfg Config, name, value string) (secrets.Stager, st
 	return st, key, fetch(t, src, key)
 }
 
-func stage(t *testing.T, st secrets.Stager, key, current, value string) string {
+// uuidToken returns a random token in the form of the ClientRequestToken
+// that AWS sends a rotation function (a version 4 UUID), and rotationToken
+// one in the form of an Agent's rotation id. Neither is derived from the
+// value staged: a source that names versions by the token must never carry
+// a value into a version id or an error.
+func uuidToken() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+func rotationToken() string { return "rot-" + rand.Text() }
+
+// stage stages value with token as the rotation's token.
+func stage(t *testing.T, st secrets.Stager, key, current, token, value string) string {
 	t.Helper()
-	id, err := st.Stage(ctxT(t), key, secrets.StageRequest{Current: current, Value: []byte(value), Token: "tok-" + value})
+	id, err := st.Stage(ctxT(t), key, secrets.StageRequest{Current: current, Value: []byte(value), Token: token})
 	if err != nil {
 		t.Fatalf("Stage: %v", err)
 	}
 	if id == "" {
 		t.Fatal("Stage returned no version id")
+	}
+	if strings.Contains(id, value) {
+		t.Fatal("the version id holds the value staged")
 	}
 	return id
 }
@@ -78,7 +99,8 @@ func wantClass(t *testing.T, what string, err, class error) {
 
 func testStage(t *testing.T, cfg Config) {
 	st, key, v0 := newStager(t, cfg, "stage", "old-value")
-	id := stage(t, st, key, v0.Current.Version(), canary)
+	tok := uuidToken()
+	id := stage(t, st, key, v0.Current.Version(), tok, canary)
 	v := fetch(t, st, key)
 	if v.Current.Reveal() != "old-value" || v.Current.Version() != v0.Current.Version() {
 		t.Fatal("staging changed the current version")
@@ -87,8 +109,17 @@ func testStage(t *testing.T, cfg Config) {
 		t.Fatalf("Fetch reports pending version %q (set: %v), want %q holding the staged value",
 			v.Pending.Version(), !v.Pending.IsZero(), id)
 	}
-	if again := stage(t, st, key, v0.Current.Version(), canary); again != id {
-		t.Fatalf("staging the same value again gave version %q, want %q", again, id)
+	// A retry: the same value with the same token is the same version.
+	if again := stage(t, st, key, v0.Current.Version(), tok, canary); again != id {
+		t.Fatalf("staging the same value with the same token again gave version %q, want %q", again, id)
+	}
+	// The same value from a caller that holds another token: the pending
+	// version holds it already, so it is that version.
+	if again := stage(t, st, key, v0.Current.Version(), rotationToken(), canary); again != id {
+		t.Fatalf("staging the same value with another token gave version %q, want %q", again, id)
+	}
+	if v := fetch(t, st, key); v.Pending.Version() != id || v.Pending.Reveal() != canary || v.Current.Version() != v0.Current.Version() {
+		t.Fatal("staging the same value again changed the versions")
 	}
 	_, err := st.Stage(ctxT(t), "missing-"+key, secrets.StageRequest{Current: "x", Value: []byte(canary)})
 	if err == nil {
@@ -101,14 +132,18 @@ func testStage(t *testing.T, cfg Config) {
 
 func testStageConflicts(t *testing.T, cfg Config) {
 	st, key, v0 := newStager(t, cfg, "conflict", "old-value")
-	_, err := st.Stage(ctxT(t), key, secrets.StageRequest{Current: v0.Current.Version() + "-other", Value: []byte(canary)})
+	_, err := st.Stage(ctxT(t), key, secrets.StageRequest{Current: v0.Current.Version() + "-other", Value: []byte(canary), Token: uuidToken()})
 	wantClass(t, "Stage against a version that is not current", err, secrets.ErrConflict)
 	if v := fetch(t, st, key); !v.Pending.IsZero() {
 		t.Fatal("a Stage that lost its condition left a pending version")
 	}
-	id := stage(t, st, key, v0.Current.Version(), "first-candidate")
-	_, err = st.Stage(ctxT(t), key, secrets.StageRequest{Current: v0.Current.Version(), Value: []byte(canary)})
-	wantClass(t, "Stage while another version is pending", err, secrets.ErrConflict)
+	id := stage(t, st, key, v0.Current.Version(), rotationToken(), "first-candidate")
+	// Another rotation's value, with its own token, with or without the
+	// form of AWS's tokens.
+	for _, tok := range []string{"", uuidToken(), rotationToken()} {
+		_, err = st.Stage(ctxT(t), key, secrets.StageRequest{Current: v0.Current.Version(), Value: []byte(canary), Token: tok})
+		wantClass(t, "Stage while another version is pending", err, secrets.ErrConflict)
+	}
 	if v := fetch(t, st, key); v.Pending.Version() != id || v.Pending.Reveal() != "first-candidate" {
 		t.Fatal("a refused Stage replaced the pending version")
 	}
@@ -149,7 +184,7 @@ func testStageRace(t *testing.T, cfg Config) {
 func testPromote(t *testing.T, cfg Config) {
 	st, key, v0 := newStager(t, cfg, "promote", "old-value")
 	cur := v0.Current.Version()
-	id := stage(t, st, key, cur, "new-value")
+	id := stage(t, st, key, cur, uuidToken(), "new-value")
 	err := st.Promote(ctxT(t), key, id, cur+"-other")
 	wantClass(t, "Promote over a version that is not current", err, secrets.ErrConflict)
 	if err := st.Promote(ctxT(t), key, id, cur); err != nil {
@@ -169,7 +204,7 @@ func testPromote(t *testing.T, cfg Config) {
 		t.Fatalf("Promote again (idempotent): %v", err)
 	}
 	// A new rotation starts from the promoted version.
-	id2 := stage(t, st, key, id, "newer-value")
+	id2 := stage(t, st, key, id, rotationToken(), "newer-value")
 	if err := st.Promote(ctxT(t), key, id2, id); err != nil {
 		t.Fatalf("second Promote: %v", err)
 	}
@@ -187,7 +222,7 @@ func testDiscard(t *testing.T, cfg Config) {
 	if err := st.Discard(ctxT(t), key, "nothing-pending"); err != nil {
 		t.Fatalf("Discard with nothing pending: %v", err)
 	}
-	id := stage(t, st, key, cur, canary)
+	id := stage(t, st, key, cur, rotationToken(), canary)
 	wantClass(t, "Discard of another version", st.Discard(ctxT(t), key, id+"-other"), secrets.ErrConflict)
 	wantClass(t, "Discard of the current version", st.Discard(ctxT(t), key, cur), secrets.ErrConflict)
 	if err := st.Discard(ctxT(t), key, id); err != nil {
@@ -201,7 +236,7 @@ func testDiscard(t *testing.T, cfg Config) {
 		t.Fatalf("Discard again (idempotent): %v", err)
 	}
 	// The key can be staged again.
-	stage(t, st, key, cur, "another-candidate")
+	stage(t, st, key, cur, uuidToken(), "another-candidate")
 }
 
 func testRemovePrevious(t *testing.T, cfg Config) {
