@@ -38,7 +38,9 @@ type PasswordPolicy struct {
 	Length int
 	// Classes are the character sets to draw from, each of which the
 	// password holds at least once; nil means Lower, Upper, Digits and
-	// Symbols.
+	// Symbols. Only printable ASCII (space to tilde) is allowed: a client
+	// normalizes other characters before it logs in (PostgreSQL's SASLprep),
+	// so a verifier computed from the raw password would never match.
 	Classes []string
 	// Exclude lists characters never used (characters a connection string
 	// or a downstream's parser cannot take). "" means DefaultExclude; to
@@ -75,6 +77,9 @@ func (p PasswordPolicy) Password() (string, error) {
 	for i, c := range classes {
 		var kept []rune
 		for _, r := range c {
+			if r < ' ' || r > '~' {
+				return "", fmt.Errorf("rotate: password class %d holds a character outside printable ASCII (U+%04X): logins normalize such characters, so the password would not match what was set", i, r)
+			}
 			if !strings.ContainsRune(exclude, r) {
 				kept = append(kept, r)
 				if !seen[r] {

@@ -562,8 +562,15 @@ func (k *JWTKey) sign(ctx context.Context, st *secrets.Store, name string) (stri
 }
 
 func (k *JWTKey) verifier(st *secrets.Store, name string) (*jwtkeys.Verifier, error) {
-	return jwtkeys.NewVerifier(st, name, append(k.options(), jwtkeys.WithIssuer(probeIssuer))...)
+	// A probe checks that the key set signs and verifies, not how long a
+	// previous key is trusted: its grace period must not run out between
+	// loading the set and verifying with it, however slow the machine.
+	return jwtkeys.NewVerifier(st, name, append(k.options(),
+		jwtkeys.WithIssuer(probeIssuer), jwtkeys.WithGracePeriod(probeGrace))...)
 }
+
+// probeGrace is the grace period of the Verifiers that probe a key set.
+const probeGrace = 24 * time.Hour
 
 func (k *JWTKey) options() []jwtkeys.Option {
 	return append(append([]jwtkeys.Option(nil), k.Options...),
