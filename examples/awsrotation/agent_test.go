@@ -25,7 +25,7 @@ func TestAgent(t *testing.T) {
 		t.Run(scheme, func(t *testing.T) {
 			ctx := ctxT(t)
 			e := newEnv(t, scheme)
-			role := "agent_" + scheme[:3]
+			role := uniq("agent_" + scheme[:3])
 			super(t, ctx, "CREATE ROLE "+role+" LOGIN PASSWORD 'agent-old-pw'")
 			target := &rotate.Postgres{DSN: pg.URL("x", "x", "postgres")}
 			if scheme == "alternating" {

@@ -32,7 +32,8 @@ func TestCallsPerRotation(t *testing.T) {
 		t.Run(scheme, func(t *testing.T) {
 			ctx := ctxT(t)
 			e := newEnv(t, scheme)
-			arn := e.setup(t, ctx, scheme, "calls_"+scheme[:3], "calls-old-pw")
+			role := uniq("calls_" + scheme[:3])
+			arn := e.setup(t, ctx, scheme, role, "calls-old-pw")
 			names := []string{"RotateSecret", stepCreate, stepSet, stepTest, stepFinish}
 			var got []calls
 			total := 0
@@ -58,7 +59,7 @@ func TestCallsPerRotation(t *testing.T) {
 				}
 			}
 			t.Logf("%s: %d calls per rotation", scheme, total)
-			e.finished(t, ctx, scheme, arn, token, alt(scheme, "calls_"+scheme[:3]), "calls-old-pw")
+			e.finished(t, ctx, scheme, arn, token, alt(scheme, role), "calls-old-pw")
 		})
 	}
 }

@@ -69,7 +69,7 @@ func TestStoreUnderLoad(t *testing.T) {
 		t.Run(scheme, func(t *testing.T) {
 			ctx := ctxT(t)
 			e := newEnv(t, scheme)
-			role := "load_" + scheme[:3]
+			role := uniq("load_" + scheme[:3])
 			arn := e.setup(t, ctx, scheme, role, "load-old-pw")
 			key := "awssm://" + arn
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"maps"
 	"slices"
@@ -12,6 +13,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/jackc/pgx/v5"
 )
+
+// uniq returns name with a random suffix: tests run again on one
+// PostgreSQL server (-count) create new roles.
+func uniq(name string) string { return name + "_" + strings.ToLower(rand.Text()[:8]) }
 
 // setup creates role (password oldPW) and its secret for scheme; for the
 // alternating scheme, with a masterarn secret holding the superuser.
@@ -114,7 +119,7 @@ func TestOutOfOrder(t *testing.T) {
 			t.Run("SetTestFinishBeforeCreate", func(t *testing.T) {
 				ctx := ctxT(t)
 				e := newEnv(t, scheme)
-				role := "ooo_" + scheme[:3] + "_precreate"
+				role := uniq("ooo_" + scheme[:3] + "_precreate")
 				arn := e.setup(t, ctx, scheme, role, "old-pw-canary")
 				token := e.rotate(t, arn)
 				for _, s := range []string{stepSet, stepTest, stepFinish} {
@@ -132,7 +137,7 @@ func TestOutOfOrder(t *testing.T) {
 			t.Run("FinishBeforeSet", func(t *testing.T) {
 				ctx := ctxT(t)
 				e := newEnv(t, scheme)
-				role := "ooo_" + scheme[:3] + "_preset"
+				role := uniq("ooo_" + scheme[:3] + "_preset")
 				arn := e.setup(t, ctx, scheme, role, "old-pw-canary")
 				token := e.rotate(t, arn)
 				e.steps(t, ctx, arn, token, stepCreate)
@@ -147,7 +152,7 @@ func TestOutOfOrder(t *testing.T) {
 			t.Run("FinishBeforeTestThenLateSteps", func(t *testing.T) {
 				ctx := ctxT(t)
 				e := newEnv(t, scheme)
-				role := "ooo_" + scheme[:3] + "_pretest"
+				role := uniq("ooo_" + scheme[:3] + "_pretest")
 				arn := e.setup(t, ctx, scheme, role, "old-pw-canary")
 				token := e.rotate(t, arn)
 				e.steps(t, ctx, arn, token, stepCreate, stepSet)
@@ -164,7 +169,7 @@ func TestOutOfOrder(t *testing.T) {
 			t.Run("RetryOfEarlierStep", func(t *testing.T) {
 				ctx := ctxT(t)
 				e := newEnv(t, scheme)
-				role := "ooo_" + scheme[:3] + "_retry"
+				role := uniq("ooo_" + scheme[:3] + "_retry")
 				arn := e.setup(t, ctx, scheme, role, "old-pw-canary")
 				token := e.rotate(t, arn)
 				e.steps(t, ctx, arn, token, stepCreate, stepSet, stepTest)
@@ -182,7 +187,7 @@ func TestOutOfOrder(t *testing.T) {
 			t.Run("NewTokenWhilePending", func(t *testing.T) {
 				ctx := ctxT(t)
 				e := newEnv(t, scheme)
-				role := "ooo_" + scheme[:3] + "_newtok"
+				role := uniq("ooo_" + scheme[:3] + "_newtok")
 				arn := e.setup(t, ctx, scheme, role, "old-pw-canary")
 				// A first rotation, so that AWSPREVIOUS exists.
 				first := e.rotate(t, arn)

@@ -147,8 +147,9 @@ func (e env) value(t *testing.T, arn, label string) (user, password string) {
 func TestSingleUser(t *testing.T) {
 	ctx := ctxT(t)
 	e := newEnv(t, "single")
-	super(t, ctx, "CREATE ROLE app_single LOGIN PASSWORD 'old-single-pw'")
-	arn := e.create(t, "db/single", dbJSON("app_single", "old-single-pw", nil))
+	role := uniq("app_single")
+	super(t, ctx, "CREATE ROLE "+role+" LOGIN PASSWORD 'old-single-pw'")
+	arn := e.create(t, "db/single", dbJSON(role, "old-single-pw", nil))
 
 	src, err := awssm.New(e.srv.Client())
 	if err != nil {
@@ -214,10 +215,11 @@ func TestSingleUser(t *testing.T) {
 func TestAlternating(t *testing.T) {
 	ctx := ctxT(t)
 	e := newEnv(t, "alternating")
-	super(t, ctx, "CREATE ROLE app_alt LOGIN PASSWORD 'old-alt-pw'")
+	role := uniq("app_alt")
+	super(t, ctx, "CREATE ROLE "+role+" LOGIN PASSWORD 'old-alt-pw'")
 	master := e.create(t, "db/master", dbJSON("postgres", pg.Password, nil))
-	arn := e.create(t, "db/alt", dbJSON("app_alt", "old-alt-pw", map[string]any{"masterarn": master}))
-	for round, want := range []string{"app_alt_clone", "app_alt"} {
+	arn := e.create(t, "db/alt", dbJSON(role, "old-alt-pw", map[string]any{"masterarn": master}))
+	for round, want := range []string{role + "_clone", role} {
 		token := e.rotate(t, arn)
 		for _, step := range []string{stepCreate, stepSet, stepTest, stepFinish} {
 			for try := range 2 {
@@ -242,9 +244,10 @@ func TestAlternating(t *testing.T) {
 func TestFailingTestSecret(t *testing.T) {
 	ctx := ctxT(t)
 	e := newEnv(t, "alternating")
-	super(t, ctx, "CREATE ROLE app_fail LOGIN PASSWORD 'old-fail-pw'")
+	role := uniq("app_fail")
+	super(t, ctx, "CREATE ROLE "+role+" LOGIN PASSWORD 'old-fail-pw'")
 	master := e.create(t, "db/master", dbJSON("postgres", pg.Password, nil))
-	arn := e.create(t, "db/fail", dbJSON("app_fail", "old-fail-pw", map[string]any{"masterarn": master}))
+	arn := e.create(t, "db/fail", dbJSON(role, "old-fail-pw", map[string]any{"masterarn": master}))
 	e.rot.Probe = func(context.Context, *pgx.Conn) error { return errors.New("the probe refuses") }
 	token := e.rotate(t, arn)
 	for _, step := range []string{stepCreate, stepSet} {
@@ -258,7 +261,7 @@ func TestFailingTestSecret(t *testing.T) {
 		}
 	}
 	u, p := e.value(t, arn, "AWSCURRENT")
-	if u != "app_fail" || login(ctx, u, p) != nil {
+	if u != role || login(ctx, u, p) != nil {
 		t.Fatal("AWSCURRENT changed or no longer logs in")
 	}
 }
