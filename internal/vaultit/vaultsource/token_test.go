@@ -123,8 +123,11 @@ func TestTokenAdoptedAndRenewed(t *testing.T) {
 	noWarnings(t, warn)
 }
 
-// A token that reaches its maximum TTL is replaced by a new AppRole login
-// before it expires; the Store never serves an error meanwhile.
+// A token that reaches its maximum TTL is replaced by a new AppRole login;
+// the Store never serves an error meanwhile. The login follows the end of
+// the token's renewals, or, when a busy machine lets the token expire before
+// its watcher says so, the refusal of a read: either way a new token, and no
+// failed login.
 func TestTokenMaxTTLRelogin(t *testing.T) {
 	t.Parallel()
 	v, _ := tokenSetup(t)
@@ -140,9 +143,6 @@ func TestTokenMaxTTLRelogin(t *testing.T) {
 	stop := readers(t, st, appKey, "s3cret", true)
 	ev.waitCount(t, ctx, vault.TokenLoggedIn, 3) // the first login and two after a maximum TTL
 	stop()
-	if n := ev.count(vault.TokenRenewalEnded); n < 2 {
-		t.Fatalf("%d renewal-ended events before 3 logins: %s", n, ev)
-	}
 	if n := ev.count(vault.TokenLoginFailed); n != 0 {
 		t.Fatalf("failed logins: %s", ev)
 	}
