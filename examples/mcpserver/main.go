@@ -132,18 +132,11 @@ func main() {
 	}
 }
 
-// printTokenOnOwnCredentials says whether a token is printed, when
-// -print-token is not given, on credentials of one's own (-secrets) too.
-//
-// TODO(issue 14): make it false, so that a token is printed by default on
-// the embedded demo credentials only, once the rotation drill
-// (examples/drill), which runs the server on credentials of its own and
-// reads the printed token, passes -print-token.
-const printTokenOnOwnCredentials = true
-
 // printTokenByDefault says whether a token is printed when -print-token is
-// not given.
-func printTokenByDefault(demo bool) bool { return demo || printTokenOnOwnCredentials }
+// not given: on the embedded demo credentials only. A token signed with
+// credentials of one's own (-secrets) is a real one, and has no place in a
+// log.
+func printTokenByDefault(demo bool) bool { return demo }
 
 // run serves until ctx ends. ready, when set, receives the MCP endpoint's URL
 // once the server listens.
