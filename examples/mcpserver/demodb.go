@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -69,9 +70,10 @@ func startDemoDB(ctx context.Context, dir string) (*demoDB, error) {
 }
 
 // howToRotate returns the lines that say how to rotate the role's password
-// live: ALTER ROLE, then the file. The superuser's password is the throwaway
-// cluster's, printed on purpose.
-func (d *demoDB) howToRotate(dir string) []string {
+// live: ALTER ROLE, then the file, or the rotation agent (examples/rotator)
+// doing both for a server polling every ttl. The superuser's password is
+// the throwaway cluster's, printed on purpose.
+func (d *demoDB) howToRotate(dir string, ttl time.Duration) []string {
 	psql := "psql"
 	if _, err := exec.LookPath(psql); err != nil {
 		psql = filepath.Join(d.bin, "psql")
@@ -84,6 +86,8 @@ func (d *demoDB) howToRotate(dir string) []string {
 		fmt.Sprintf("    printf '%%s' '{\"username\":\"%s\",\"password\":\"new-password-1\"}' > %s",
 			demoRole, filepath.Join(dir, "db.json")),
 		"(rotor logs in with the new password before it uses it; the pool's connections log in with it from then on, and db_whoami's pid and session_start name the session)",
+		"or let the rotation agent do both, then wait out the overlap (3 x -ttl) and revoke the old password:",
+		fmt.Sprintf("    go run ./examples/rotator -secrets %s -db '%s' -ttl %s", dir, d.url, ttl),
 	}
 }
 

@@ -176,7 +176,7 @@ func run(ctx context.Context, o options, log *slog.Logger, out io.Writer, ready 
 				}
 			}()
 			o.dbURL = db.url
-			rotateDB = db.howToRotate(dir)
+			rotateDB = db.howToRotate(dir, o.ttl)
 		}
 	}
 
