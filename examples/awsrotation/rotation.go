@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -214,23 +215,52 @@ func (r *Rotator) target(ctx context.Context, cur, pend dbSecret) (*rotate.Postg
 		return nil, fmt.Errorf("login with the masterarn secret: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	var n int
-	if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_roles WHERE rolname = $1", pend.username).Scan(&n); err != nil {
+	if err := ensureClone(ctx, conn, cur.username, pend.username); err != nil {
 		return nil, err
 	}
-	if n == 0 {
-		// As AWS's template does: the clone gets the current user's
-		// privileges by membership. Its password is set by Set, as a
-		// SCRAM verifier.
-		id := pgx.Identifier{pend.username}.Sanitize()
-		if _, err := conn.Exec(ctx, "CREATE ROLE "+id+" LOGIN"); err != nil {
-			return nil, fmt.Errorf("create role %q: %w", pend.username, err)
-		}
-		if _, err := conn.Exec(ctx, "GRANT "+pgx.Identifier{cur.username}.Sanitize()+" TO "+id); err != nil {
-			return nil, fmt.Errorf("grant %q to %q: %w", cur.username, pend.username, err)
-		}
-	}
 	return t, nil
+}
+
+// ensureClone makes sure, in one transaction, that the clone role of the
+// alternating pair exists and is a member of the base role, as AWS's
+// template does when it creates the clone: the clone gets the base user's
+// privileges by membership. Its password is set later, by Set, as a SCRAM
+// verifier.
+//
+// Both are checked on every run, not only when the role is created: a
+// setSecret cut short (a Lambda timeout, a lock_timeout) leaves nothing
+// half done, since the transaction rolls back, and a clone left without
+// the membership by an older version of this function gets it on the
+// retry. The GRANT is sent only when the membership is missing, so a
+// master that may create roles but not grant the base role again is not
+// asked to.
+func ensureClone(ctx context.Context, conn *pgx.Conn, curUser, pendUser string) error {
+	base, clone := curUser, pendUser
+	if strings.HasSuffix(curUser, cloneSuffix) {
+		base, clone = pendUser, curUser
+	}
+	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		var exists, member bool
+		err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1),
+			EXISTS (SELECT 1 FROM pg_auth_members m
+				JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member
+				WHERE r.rolname = $2 AND u.rolname = $1)`, clone, base).Scan(&exists, &member)
+		if err != nil {
+			return fmt.Errorf("look up role %q: %w", clone, err)
+		}
+		id := pgx.Identifier{clone}.Sanitize()
+		if !exists {
+			if _, err := tx.Exec(ctx, "CREATE ROLE "+id+" LOGIN"); err != nil {
+				return fmt.Errorf("create role %q: %w", clone, err)
+			}
+		}
+		if !member {
+			if _, err := tx.Exec(ctx, "GRANT "+pgx.Identifier{base}.Sanitize()+" TO "+id); err != nil {
+				return fmt.Errorf("grant %q to %q: %w", base, clone, err)
+			}
+		}
+		return nil
+	})
 }
 
 // set makes the database accept the pending credential. Logging in with it
