@@ -16,14 +16,14 @@ func TestCallsPerRotation(t *testing.T) {
 		"single": {
 			{"RotateSecret": 1},
 			{"DescribeSecret": 2, "GetSecretValue": 3, "GetRandomPassword": 1, "PutSecretValue": 1},
-			{"DescribeSecret": 1, "GetSecretValue": 2},
+			{"DescribeSecret": 2, "GetSecretValue": 2},
 			{"DescribeSecret": 1, "GetSecretValue": 1},
 			{"DescribeSecret": 2, "GetSecretValue": 1, "UpdateSecretVersionStage": 2},
 		},
 		"alternating": {
 			{"RotateSecret": 1},
 			{"DescribeSecret": 2, "GetSecretValue": 3, "GetRandomPassword": 1, "PutSecretValue": 1},
-			{"DescribeSecret": 1, "GetSecretValue": 3},
+			{"DescribeSecret": 2, "GetSecretValue": 3},
 			{"DescribeSecret": 1, "GetSecretValue": 1},
 			{"DescribeSecret": 2, "GetSecretValue": 1, "UpdateSecretVersionStage": 2},
 		},

@@ -281,8 +281,40 @@ func (r *Rotator) set(ctx context.Context, ev events.SecretsManagerSecretRotatio
 	if (&rotate.Postgres{DSN: t.DSN}).Verify(ctx, pendS) == nil {
 		return nil
 	}
+	if err := r.stillPending(ctx, ev, curS.Version()); err != nil {
+		return err
+	}
 	_, err = t.Set(ctx, curS, pendS)
 	return err
+}
+
+// stillPending re-reads the labels right before set changes a password,
+// and refuses unless the token is still AWSPENDING (and not AWSCURRENT) and
+// AWSCURRENT is still on version current, the one set read. An invocation
+// that stalled (a slow network, a frozen Lambda) while later invocations
+// finished this rotation and others would otherwise set a password the
+// database no longer expects: in the alternating scheme the user it
+// changes may be the one AWSCURRENT names by then, which would be locked
+// out; in the single-user scheme, the rotated user itself.
+//
+// What is left is the time between this DescribeSecret and the ALTER ROLE
+// (one login and one statement), not the time since the step began. Secrets
+// Manager runs one rotation of a secret at a time, so a later rotation's
+// labels cannot move within that window unless someone also moves them by
+// hand.
+func (r *Rotator) stillPending(ctx context.Context, ev events.SecretsManagerSecretRotationEvent, current string) error {
+	d, err := r.Client.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(ev.SecretID)})
+	if err != nil {
+		return fmt.Errorf("describe: %w", err)
+	}
+	st := d.VersionIdsToStages[ev.ClientRequestToken]
+	if !slices.Contains(st, "AWSPENDING") || slices.Contains(st, "AWSCURRENT") {
+		return fmt.Errorf("%w: the version is no longer AWSPENDING (a later invocation went on): nothing changed", errRefused)
+	}
+	if !slices.Contains(d.VersionIdsToStages[current], "AWSCURRENT") {
+		return fmt.Errorf("%w: AWSCURRENT moved off version %s since this step read it: nothing changed", errRefused, current)
+	}
+	return nil
 }
 
 // finish makes the pending version current. Unlike AWS's templates, it
