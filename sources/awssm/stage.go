@@ -301,9 +301,14 @@ func (s *Source) moveLabel(ctx context.Context, w WriteAPI, r secretRef, label, 
 // AWSPENDING from the new current version. Readers see the change in one
 // step, the move of AWSCURRENT. See secrets.Stager.
 //
-// A promotion that stopped between the two calls is finished by calling
-// again: pending is current, current previous, and AWSPENDING is removed.
-// Promote costs a DescribeSecret and two UpdateSecretVersionStage calls.
+// Promote succeeds whenever the promotion it asks for is done, whoever did
+// it: a promotion that stopped between the two calls is finished by calling
+// again (pending is current, current previous, and AWSPENDING is removed),
+// and of two concurrent calls for the same versions both succeed: the one
+// whose move of AWSCURRENT loses AWS's condition reads the labels again and
+// finds the promotion done. Promote costs a DescribeSecret and two
+// UpdateSecretVersionStage calls (a DescribeSecret more after a lost
+// condition).
 func (s *Source) Promote(ctx context.Context, key, pending, current string) error {
 	r, err := writeRef(key)
 	if err != nil {
@@ -319,25 +324,41 @@ func (s *Source) Promote(ctx context.Context, key, pending, current string) erro
 	}
 	switch {
 	case l.cur == pending:
-		if l.prev != current && l.prev != "" {
-			return conflict(r, "version %s is current but %s, not %s, is previous", keyquote.Quote(pending), keyquote.Quote(l.prev), keyquote.Quote(current))
-		}
-		if l.pend == pending {
-			if err := s.moveLabel(ctx, w, r, stagePending, "", pending); err != nil && !errors.Is(err, secrets.ErrConflict) {
-				return err
-			}
-		}
-		return nil
+		return s.promoted(ctx, w, r, l, pending, current)
 	case l.pending() != pending:
 		return fmt.Errorf("awssm: %s: %w: version %s is neither pending nor current", keyquote.Quote(r.id), secrets.ErrNotFound, keyquote.Quote(pending))
 	case l.cur != current:
 		return conflict(r, "version %s is current, not %s", keyquote.Quote(l.cur), keyquote.Quote(current))
 	}
 	if err := s.moveLabel(ctx, w, r, stageCurrent, pending, current); err != nil {
-		return err
+		if !errors.Is(err, secrets.ErrConflict) {
+			return err
+		}
+		// The condition was lost: someone moved AWSCURRENT meanwhile.
+		// Done, if it was this very promotion.
+		l, derr := s.describe(ctx, r)
+		if derr != nil || l.cur != pending {
+			return err
+		}
+		return s.promoted(ctx, w, r, l, pending, current)
 	}
 	if err := s.moveLabel(ctx, w, r, stagePending, "", pending); err != nil && !errors.Is(err, secrets.ErrConflict) {
 		return err
+	}
+	return nil
+}
+
+// promoted finishes a promotion of pending over current that labels l show
+// done (pending holds AWSCURRENT): it checks that current, if anything, is
+// previous, and removes AWSPENDING if it is still on pending.
+func (s *Source) promoted(ctx context.Context, w WriteAPI, r secretRef, l labels, pending, current string) error {
+	if l.prev != current && l.prev != "" {
+		return conflict(r, "version %s is current but %s, not %s, is previous", keyquote.Quote(pending), keyquote.Quote(l.prev), keyquote.Quote(current))
+	}
+	if l.pend == pending {
+		if err := s.moveLabel(ctx, w, r, stagePending, "", pending); err != nil && !errors.Is(err, secrets.ErrConflict) {
+			return err
+		}
 	}
 	return nil
 }
