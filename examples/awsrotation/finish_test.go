@@ -5,6 +5,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 )
 
@@ -44,4 +45,28 @@ func TestConcurrentFinishSecretsBothSucceed(t *testing.T) {
 			e.finished(t, ctx, scheme, arn, token, alt(scheme, role), "old-cfin-pw")
 		})
 	}
+}
+
+// TestRetriedFinishSecretRemovesPending: finishSecret moved AWSCURRENT, then
+// stopped before removing AWSPENDING (the Lambda timed out). The retry
+// finds the token AWSCURRENT, and, since AWSPENDING is still on it,
+// removes it: the rotation ends with AWSCURRENT alone on the version.
+func TestRetriedFinishSecretRemovesPending(t *testing.T) {
+	ctx := ctxT(t)
+	e := newEnv(t, "single")
+	role := uniq("pfin")
+	arn := e.setup(t, ctx, "single", role, "old-pfin-pw")
+	token := e.rotate(t, arn)
+	e.steps(t, ctx, arn, token, stepCreate, stepSet, stepTest)
+	timedOut := e.hooked(t, "single", &hookClient{beforeUpdate: func(_ context.Context, in *secretsmanager.UpdateSecretVersionStageInput) error {
+		if aws.ToString(in.VersionStage) == "AWSPENDING" {
+			return context.DeadlineExceeded
+		}
+		return nil
+	}})
+	if err := handle(ctx, timedOut, arn, token, stepFinish); err == nil {
+		t.Fatal("the interrupted finishSecret succeeded")
+	}
+	e.steps(t, ctx, arn, token, stepFinish) // Secrets Manager's retry
+	e.finished(t, ctx, "single", arn, token, role, "old-pfin-pw")
 }

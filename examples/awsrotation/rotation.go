@@ -69,7 +69,9 @@ var errRefused = errors.New("refused")
 // Handle runs one step of a rotation. It checks first what AWS's templates
 // check: the step is one of the four, rotation is enabled on the secret,
 // the token is a version of it, and that version is AWSPENDING; a token
-// already AWSCURRENT is a finished rotation and a no-op. Every step is
+// already AWSCURRENT is a finished rotation and a no-op, except that a
+// finishSecret that finds AWSPENDING still on it (an earlier finishSecret
+// stopped between its two label moves) removes it. Every step is
 // idempotent: Secrets Manager retries a step that failed or timed out.
 func (r *Rotator) Handle(ctx context.Context, ev events.SecretsManagerSecretRotationEvent) error {
 	if !slices.Contains([]string{stepCreate, stepSet, stepTest, stepFinish}, ev.Step) {
@@ -89,6 +91,20 @@ func (r *Rotator) Handle(ctx context.Context, ev events.SecretsManagerSecretRota
 	switch {
 	case !ok:
 		return stepError(ev, fmt.Errorf("%w: the token is not a version of the secret", errRefused))
+	case slices.Contains(stages, "AWSCURRENT") && ev.Step == stepFinish && slices.Contains(stages, "AWSPENDING"):
+		// A finishSecret that moved AWSCURRENT and stopped before it
+		// removed AWSPENDING: finish the removal.
+		previous := ""
+		for id, st := range d.VersionIdsToStages {
+			if slices.Contains(st, "AWSPREVIOUS") {
+				previous = id
+			}
+		}
+		if err := r.Source.Promote(ctx, ev.SecretID, ev.ClientRequestToken, previous); err != nil {
+			return stepError(ev, err)
+		}
+		r.log(ctx, ev, "the version is AWSCURRENT already: AWSPENDING removed")
+		return nil
 	case slices.Contains(stages, "AWSCURRENT"):
 		r.log(ctx, ev, "the version is AWSCURRENT already: nothing to do")
 		return nil
