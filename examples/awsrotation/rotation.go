@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/rotorhq/rotor/secrets"
 	"github.com/rotorhq/rotor/secrets/rotate"
@@ -281,6 +282,9 @@ func ensureClone(ctx context.Context, conn *pgx.Conn, curUser, pendUser string) 
 
 // set makes the database accept the pending credential. Logging in with it
 // first makes a retry, or a rotation whose setSecret ran already, a no-op.
+// In the single-user scheme the user logs in with AWSCURRENT to change its
+// password, and, when AWSCURRENT is refused, with AWSPREVIOUS, as AWS's
+// template does.
 func (r *Rotator) set(ctx context.Context, ev events.SecretsManagerSecretRotationEvent) error {
 	curS, cur, err := r.get(ctx, ev.SecretID, "AWSCURRENT", "")
 	if err != nil {
@@ -301,7 +305,35 @@ func (r *Rotator) set(ctx context.Context, ev events.SecretsManagerSecretRotatio
 		return err
 	}
 	_, err = t.Set(ctx, curS, pendS)
-	return err
+	if err == nil || r.Alternating || !loginRefused(err) {
+		return err
+	}
+	// As AWS's single-user template does: AWSCURRENT no longer logs in
+	// (its value was changed by hand, or the database lost the password),
+	// so log in with AWSPREVIOUS to set the pending password. Without it
+	// the rotation would be stuck for good: Secrets Manager retries this
+	// token, and RotateSecret refuses a new one while it is pending.
+	prevS, prev, perr := r.get(ctx, ev.SecretID, "AWSPREVIOUS", "")
+	if perr != nil {
+		return err // no AWSPREVIOUS to fall back on: AWSCURRENT's refusal
+	}
+	if prev.host != cur.host || prev.username != cur.username {
+		return fmt.Errorf("%w: AWSCURRENT does not log in, and AWSPREVIOUS names another user or host: %w", errBadSecret, err)
+	}
+	if err := r.stillPending(ctx, ev, curS.Version()); err != nil {
+		return err
+	}
+	if _, perr := t.Set(ctx, prevS, pendS); perr != nil {
+		return fmt.Errorf("neither AWSCURRENT nor AWSPREVIOUS logs in: %w", perr)
+	}
+	return nil
+}
+
+// loginRefused reports whether err is PostgreSQL refusing a login
+// (invalid_password, invalid_authorization_specification).
+func loginRefused(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "28P01" || pe.Code == "28000")
 }
 
 // stillPending re-reads the labels right before set changes a password,
