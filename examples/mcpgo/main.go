@@ -53,10 +53,17 @@ type Config struct {
 }
 
 // NewHandler returns the MCP server on mcp-go, served over streamable HTTP at
-// cfg.Endpoint's path behind bearer tokens verified with the rotating key.
+// cfg.Endpoint's path behind bearer tokens verified with the rotating key
+// and issued for cfg.Endpoint (their aud claim names it).
 // The returned function releases the upstream client's idle connections.
 func NewHandler(cfg Config) (http.Handler, func(), error) {
-	verifier, err := jwtkeys.NewVerifier(cfg.Store, cfg.JWTKey)
+	// The MCP authorization specification (RFC 8707): a token must have
+	// been issued for this server, its aud naming the endpoint's URL; one
+	// the same issuer signed for another service is refused with 401.
+	if cfg.Endpoint == "" {
+		return nil, nil, errors.New("mcpgo: Config.Endpoint is empty")
+	}
+	verifier, err := jwtkeys.NewVerifier(cfg.Store, cfg.JWTKey, jwtkeys.WithAudience(cfg.Endpoint))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -188,7 +195,7 @@ func run(ctx context.Context, dir, addr, apiURL string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		tok, err := signer.Sign(ctx, jwt.MapClaims{"sub": "demo-user", "scope": "api:call", "exp": time.Now().Add(time.Hour).Unix()})
+		tok, err := signer.Sign(ctx, jwt.MapClaims{"sub": "demo-user", "aud": endpoint, "scope": "api:call", "exp": time.Now().Add(time.Hour).Unix()})
 		if err != nil {
 			return err
 		}

@@ -50,10 +50,10 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // sign signs a token with the Store's current key, as the party that holds
 // the signing key does.
-func sign(t *testing.T, signer *jwtkeys.Signer, scope string) string {
+func sign(t *testing.T, signer *jwtkeys.Signer, aud, scope string) string {
 	t.Helper()
 	s, err := signer.Sign(context.Background(), jwt.MapClaims{
-		"sub": "test", "scope": scope, "exp": time.Now().Add(time.Hour).Unix(),
+		"sub": "test", "aud": aud, "scope": scope, "exp": time.Now().Add(time.Hour).Unix(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +145,7 @@ func TestRotationMidSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := connect(t, ctx, url, sign(t, signer, "api:call"))
+	c := connect(t, ctx, url, sign(t, signer, url, "api:call"))
 	defer c.Close()
 	if got, err := callAPI(ctx, c); err != nil || got != "hello" {
 		t.Fatalf("call_api: %q %v", got, err)
@@ -171,14 +171,14 @@ func TestRotationMidSession(t *testing.T) {
 	if got, err := callAPI(ctx, c); err != nil || got != "hello" {
 		t.Fatalf("call_api with a token of the previous key: %q %v", got, err)
 	}
-	c2 := connect(t, ctx, url, sign(t, signer, "api:call"))
+	c2 := connect(t, ctx, url, sign(t, signer, url, "api:call"))
 	defer c2.Close()
 	if got, err := callAPI(ctx, c2); err != nil || got != "hello" {
 		t.Fatalf("call_api with a token of the new key: %q %v", got, err)
 	}
 
 	// A token without the tool's scope is refused the tool.
-	c3 := connect(t, ctx, url, sign(t, signer, "other"))
+	c3 := connect(t, ctx, url, sign(t, signer, url, "other"))
 	defer c3.Close()
 	if _, err := callAPI(ctx, c3); err == nil {
 		t.Fatal("a token without api:call called call_api")

@@ -23,8 +23,10 @@
 // resource_metadata="...", the metadata is served at
 // /.well-known/oauth-protected-resource/mcp (and at the root), and a token
 // that carries scopes needs db:read for db_whoami and api:call for call_api
-// (403 insufficient_scope otherwise). On the embedded demo credentials it
-// prints a token with both scopes; on credentials of your own (-secrets) it
+// (403 insufficient_scope otherwise). A token must name the endpoint's URL
+// (-url, default http://ADDR/mcp) in its aud claim: one issued for another
+// service is refused with 401 (RFC 8707, as the MCP specification asks). On
+// the embedded demo credentials it prints such a token with both scopes; on credentials of your own (-secrets) it
 // prints one only when asked (-print-token).
 //
 // With -read-once the database credential is read once at start-up and never
@@ -265,7 +267,19 @@ func run(ctx context.Context, o options, log *slog.Logger, out io.Writer, ready 
 		return srv.MCP.Run(ctx, &mcp.StdioTransport{})
 	}
 
-	verifier, err := jwtkeys.NewVerifier(store, jwtKey)
+	l, err := net.Listen("tcp", o.httpAddr)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	endpoint := o.url
+	if endpoint == "" {
+		endpoint = "http://" + l.Addr().String() + "/mcp"
+	}
+	// The MCP authorization specification (RFC 8707): a token must have
+	// been issued for this server, its aud naming the resource URL; one
+	// the same issuer signed for another service is refused.
+	verifier, err := jwtkeys.NewVerifier(store, jwtKey, jwtkeys.WithAudience(endpoint))
 	if err != nil {
 		return err
 	}
@@ -275,15 +289,6 @@ func run(ctx context.Context, o options, log *slog.Logger, out io.Writer, ready 
 	signer, err := jwtkeys.NewSigner(store, jwtKey)
 	if err != nil {
 		return err
-	}
-	l, err := net.Listen("tcp", o.httpAddr)
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	endpoint := o.url
-	if endpoint == "" {
-		endpoint = "http://" + l.Addr().String() + "/mcp"
 	}
 	var authServers []string
 	for _, a := range strings.Split(o.authServers, ",") {
@@ -301,6 +306,7 @@ func run(ctx context.Context, o options, log *slog.Logger, out io.Writer, ready 
 	if o.printToken.or(printTokenByDefault(demo)) {
 		tok, err := signer.Sign(ctx, jwt.MapClaims{
 			"sub":   "demo-user",
+			"aud":   endpoint,
 			"scope": server.AllScopes,
 			"exp":   time.Now().Add(time.Hour).Unix(),
 			"iat":   time.Now().Unix(),

@@ -133,7 +133,7 @@ func TestHTTPWithRotatingJWTKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{
-		Subject: "after-rotation", ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour)),
+		Subject: "after-rotation", Audience: jwt.ClaimStrings{url}, ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour)),
 	})
 	tok.Header["kid"] = secrets.ContentVersion(newKey)
 	signed, err := tok.SignedString(newKey)
@@ -214,15 +214,15 @@ func checkProtectedResource(t *testing.T, ctx context.Context, url, dir string) 
 		t.Fatal(err)
 	}
 	exp := time.Now().Add(time.Hour).Unix()
-	resp = post(signWith(t, key, jwt.MapClaims{"sub": "narrow", "exp": exp, "scope": "db:read"}))
+	resp = post(signWith(t, key, jwt.MapClaims{"sub": "narrow", "aud": url, "exp": exp, "scope": "db:read"}))
 	cs, err = oauthex.ParseWWWAuthenticate(resp.Header.Values("WWW-Authenticate"))
 	if resp.StatusCode != http.StatusForbidden || err != nil || len(cs) != 1 ||
 		cs[0].Params["error"] != "insufficient_scope" || cs[0].Params["scope"] != "api:call" || cs[0].Params["resource_metadata"] != metaURL {
 		t.Fatalf("a token without call_api's scope: %s %q", resp.Status, resp.Header.Values("WWW-Authenticate"))
 	}
 	for _, claims := range []jwt.MapClaims{
-		{"sub": "wide", "exp": exp, "scope": "api:call"},
-		{"sub": "unscoped", "exp": exp},
+		{"sub": "wide", "aud": url, "exp": exp, "scope": "api:call"},
+		{"sub": "unscoped", "aud": url, "exp": exp},
 	} {
 		if resp := post(signWith(t, key, claims)); resp.StatusCode != http.StatusOK {
 			t.Fatalf("%v: %s", claims["sub"], resp.Status)
