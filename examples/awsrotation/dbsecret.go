@@ -114,6 +114,36 @@ func (d dbSecret) adminDSN(def string) string {
 	return u.String()
 }
 
+// otherDatabase names the first of the server's coordinates in which o
+// differs from d ("host", "port", "engine", "dbname"), or returns "" when
+// they name the same database. Hosts compare without case, as DNS names
+// do. The engines compare as families: postgres and aurora-postgresql are
+// both PostgreSQL, and RDS writes either for an Aurora PostgreSQL cluster;
+// parseDBSecret accepts no other. dbname is compared only when withDB is
+// set: a master secret's dbname is replaced by the user's, as AWS's
+// template does.
+func (d dbSecret) otherDatabase(o dbSecret, withDB bool) string {
+	switch {
+	case !strings.EqualFold(d.host, o.host):
+		return "host"
+	case d.port != o.port:
+		return "port"
+	case pgFamily(d.engine) != pgFamily(o.engine):
+		return "engine"
+	case withDB && d.dbname != o.dbname:
+		return "dbname"
+	}
+	return ""
+}
+
+// pgFamily maps the engines parseDBSecret accepts to one family.
+func pgFamily(engine string) string {
+	if engine == "postgres" || engine == "aurora-postgresql" {
+		return "postgres"
+	}
+	return engine
+}
+
 // with returns d's document with username and password replaced.
 func (d dbSecret) with(username, password string) ([]byte, error) {
 	doc := make(map[string]json.RawMessage, len(d.doc))

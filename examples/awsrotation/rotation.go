@@ -204,8 +204,8 @@ func (r *Rotator) target(ctx context.Context, cur, pend dbSecret) (*rotate.Postg
 	if mode == "" {
 		mode = "prefer"
 	}
-	if cur.host != pend.host {
-		return nil, fmt.Errorf("%w: the pending version names another host than the current one", errBadSecret)
+	if what := cur.otherDatabase(pend, true); what != "" {
+		return nil, fmt.Errorf("%w: the pending version names another %s than the current one", errBadSecret, what)
 	}
 	t := &rotate.Postgres{DSN: pend.dsn(mode), Probe: r.Probe}
 	if !r.Alternating {
@@ -221,8 +221,10 @@ func (r *Rotator) target(ctx context.Context, cur, pend dbSecret) (*rotate.Postg
 	if err != nil {
 		return nil, fmt.Errorf("the masterarn secret: %w", err)
 	}
-	if master.host != cur.host {
-		return nil, fmt.Errorf("%w: the masterarn secret names another host", errBadSecret)
+	// As AWS's template does, the master logs in to the user's database
+	// (dbname), on the same server: host, port and engine.
+	if what := cur.otherDatabase(master, false); what != "" {
+		return nil, fmt.Errorf("%w: the masterarn secret names another %s than the current version", errBadSecret, what)
 	}
 	master.dbname = cur.dbname
 	t.Admin = master.adminDSN(mode)
@@ -317,8 +319,8 @@ func (r *Rotator) set(ctx context.Context, ev events.SecretsManagerSecretRotatio
 	if perr != nil {
 		return err // no AWSPREVIOUS to fall back on: AWSCURRENT's refusal
 	}
-	if prev.host != cur.host || prev.username != cur.username {
-		return fmt.Errorf("%w: AWSCURRENT does not log in, and AWSPREVIOUS names another user or host: %w", errBadSecret, err)
+	if what := cur.otherDatabase(prev, true); what != "" || prev.username != cur.username {
+		return fmt.Errorf("%w: AWSCURRENT does not log in, and AWSPREVIOUS names another user or database: %w", errBadSecret, err)
 	}
 	if err := r.stillPending(ctx, ev, curS.Version()); err != nil {
 		return err
