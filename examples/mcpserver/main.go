@@ -45,6 +45,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -109,7 +110,13 @@ func main() {
 	var o options
 	flag.StringVar(&o.secretsDir, "secrets", "", "directory of credential files: jwt_signing_key, api_key, db.json (default: the embedded demo credentials, copied to a temporary directory)")
 	flag.StringVar(&o.httpAddr, "http", "127.0.0.1:8080", "address to serve streamable HTTP on; MCP is at /mcp")
-	flag.StringVar(&o.url, "url", "", "the MCP endpoint's URL as clients reach it, the resource of the OAuth metadata (default: http://ADDR/mcp)")
+	flag.Func("url", "the MCP endpoint's URL as clients reach it, the resource of the OAuth metadata and the aud of its tokens (default: http://ADDR/mcp)", func(s string) error {
+		if err := checkURL(s); err != nil {
+			return err
+		}
+		o.url = s
+		return nil
+	})
 	flag.StringVar(&o.authServers, "authorization-server", "", "comma-separated OAuth authorization servers (issuers) listed in the resource metadata")
 	flag.BoolVar(&o.stdio, "stdio", false, "serve MCP over stdin and stdout instead of HTTP (no bearer tokens)")
 	flag.StringVar(&o.dbURL, "db", os.Getenv("DATABASE_URL"), "PostgreSQL URL without credentials, e.g. postgres://localhost:5432/app; the credentials come from db.json")
@@ -143,6 +150,11 @@ func printTokenByDefault(demo bool) bool { return demo }
 // run serves until ctx ends. ready, when set, receives the MCP endpoint's URL
 // once the server listens.
 func run(ctx context.Context, o options, log *slog.Logger, out io.Writer, ready chan<- string) error {
+	if o.url != "" {
+		if err := checkURL(o.url); err != nil {
+			return fmt.Errorf("-url: %w", err)
+		}
+	}
 	demo := o.secretsDir == ""
 	if demo {
 		dir, err := os.MkdirTemp("", "rotor-mcpserver-")
@@ -339,6 +351,26 @@ func run(ctx context.Context, o options, log *slog.Logger, out io.Writer, ready 
 		return err
 	}
 	return nil
+}
+
+// checkURL says whether s can be the MCP endpoint's URL (-url): an
+// absolute http(s) URL written as clients send it, in the ASCII characters
+// of RFC 3986 (a space as %20), that mcpauth.Resource can serve.
+func checkURL(s string) error {
+	for _, c := range []byte(s) {
+		if c <= ' ' || c >= 0x7f || strings.IndexByte("\"<>\\^`{|}", c) >= 0 {
+			return fmt.Errorf("%q holds %q, which a URL carries percent-encoded (a space as %%20)", s, c)
+		}
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute http(s) URL", s)
+	}
+	_, err = (&mcpauth.Resource{URL: s}).MetadataURL()
+	return err
 }
 
 // copyDefaults writes the embedded demo credentials to dir.

@@ -86,6 +86,9 @@ func (r *Resource) parse() (*url.URL, error) {
 	if u.Fragment != "" || strings.HasSuffix(r.URL, "#") {
 		return nil, fmt.Errorf("mcpauth: Resource.URL %q has a fragment", r.URL)
 	}
+	if u.Path == WellKnownPath || strings.HasPrefix(u.Path, WellKnownPath+"/") {
+		return nil, fmt.Errorf("mcpauth: Resource.URL %q is under %s, where the metadata is served", r.URL, WellKnownPath)
+	}
 	return u, nil
 }
 
@@ -142,20 +145,33 @@ func (r *Resource) metadata(resource string) *oauthex.ProtectedResourceMetadata 
 // without its path), as RFC 9728 section 3.3 asks of a document found at
 // the root. Other paths get 404. Mount it at WellKnownPath and below, or
 // use Handler.
+//
+// Paths are compared with the request's (decoded) URL.Path, as they are:
+// Resource.URL never becomes an http.ServeMux pattern, so whatever path it
+// holds (a space, a brace) is served, not refused by the mux.
 func (r *Resource) MetadataHandler() (http.Handler, error) {
 	u, err := r.parse()
 	if err != nil {
 		return nil, err
 	}
-	mux := http.NewServeMux()
 	path := WellKnownPath + strings.TrimSuffix(u.Path, "/")
-	mux.Handle(path, auth.ProtectedResourceMetadataHandler(r.metadata(r.URL)))
+	doc := auth.ProtectedResourceMetadataHandler(r.metadata(r.URL))
+	root := doc
 	if path != WellKnownPath {
 		origin := *u
 		origin.Path, origin.RawPath, origin.RawQuery = "", "", ""
-		mux.Handle(WellKnownPath, auth.ProtectedResourceMetadataHandler(r.metadata(origin.String())))
+		root = auth.ProtectedResourceMetadataHandler(r.metadata(origin.String()))
 	}
-	return mux, nil
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		switch req.URL.Path {
+		case path:
+			doc.ServeHTTP(w, req)
+		case WellKnownPath:
+			root.ServeHTTP(w, req)
+		default:
+			http.NotFound(w, req)
+		}
+	}), nil
 }
 
 // RequireBearerToken returns the SDK's auth.RequireBearerToken middleware
@@ -180,8 +196,11 @@ func (r *Resource) RequireBearerToken(verify auth.TokenVerifier, opts *auth.Requ
 
 // Handler serves an MCP endpoint as a protected resource: the metadata
 // documents at their well-known paths (MetadataHandler), and mcpHandler,
-// behind RequireBearerToken, at the resource URL's path. Other paths get
-// 404. Mount it at the root of the server.
+// behind RequireBearerToken, at exactly the resource URL's path (at every
+// other path when that path is the root). Other paths get 404. Mount it at
+// the root of the server. It routes by comparing paths, not with
+// http.ServeMux patterns, so no Resource.URL makes it panic: a URL it
+// cannot serve (one under WellKnownPath, say) is an error.
 func (r *Resource) Handler(verify auth.TokenVerifier, opts *auth.RequireBearerTokenOptions, mcpHandler http.Handler) (http.Handler, error) {
 	u, err := r.parse()
 	if err != nil {
@@ -199,11 +218,18 @@ func (r *Resource) Handler(verify auth.TokenVerifier, opts *auth.RequireBearerTo
 	if path == "" {
 		path = "/"
 	}
-	mux := http.NewServeMux()
-	mux.Handle(WellKnownPath, meta)
-	mux.Handle(WellKnownPath+"/", meta)
-	mux.Handle(path, protect(mcpHandler))
-	return mux, nil
+	endpoint := protect(mcpHandler)
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		p := req.URL.Path
+		switch {
+		case p == WellKnownPath || strings.HasPrefix(p, WellKnownPath+"/"):
+			meta.ServeHTTP(w, req)
+		case p == path || path == "/":
+			endpoint.ServeHTTP(w, req)
+		default:
+			http.NotFound(w, req)
+		}
+	}), nil
 }
 
 // maxScanBody bounds the request body RequireToolScopes reads to find the
