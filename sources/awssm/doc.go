@@ -206,7 +206,9 @@
 // a few dozen times). The companion costs a secret per rotated key. Calls per
 // write: Stage 2 (3 when a version is pending already), Promote 3, Discard
 // 2, RemovePrevious 2, LoadRotation 1, SaveRotation 1 (and a
-// DescribeSecret once per ARN key, to learn the secret's name).
+// DescribeSecret once per ARN key, to learn the secret's name; 4 when the
+// record secret must be taken back from a deletion: CreateSecret,
+// DescribeSecret, RestoreSecret, PutSecretValue).
 //
 // # IAM permissions
 //
@@ -215,7 +217,11 @@
 // secretsmanager:UpdateSecretVersionStage on the rotated secrets, and
 // secretsmanager:CreateSecret, PutSecretValue, GetSecretValue on their
 // record secrets (by default "<name>/rotor-rotation", which a resource
-// "secret:mcp/prod*" covers together with "secret:mcp/prod").
+// "secret:mcp/prod*" covers together with "secret:mcp/prod"), and
+// DescribeSecret and RestoreSecret on them too, so that deleting a record
+// secret with a recovery window (DeleteSecret's default) releases a stuck
+// rotation; without those, an operator deletes it with
+// ForceDeleteWithoutRecovery.
 //
 // The read policy that makes it cheapest:
 //

@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/smithy-go"
 
 	"github.com/rotorhq/rotor/internal/keyquote"
 	"github.com/rotorhq/rotor/secrets"
@@ -42,7 +44,9 @@ import (
 //     consumer reads.
 //   - What an operator sees: a secret named after the rotated one, whose
 //     value can be read in the console as JSON and whose description says
-//     what it is; deleting it releases a stuck lock.
+//     what it is; deleting it releases a stuck lock, with or without a
+//     recovery window: a first save that finds it scheduled for deletion
+//     restores it and writes over it (see SaveRotation).
 //   - IAM: the agent's policy names the companion's ARN as well (or a
 //     prefix that covers both); its value needs no customer managed KMS
 //     key, and is encrypted with the account's aws/secretsmanager key.
@@ -126,6 +130,65 @@ func (s *Source) LoadRotation(ctx context.Context, key string) (secrets.Rotation
 	return rec, nil
 }
 
+// Restorer is the optional part of a WriteAPI client that lets SaveRotation
+// take back a record secret scheduled for deletion; *secretsmanager.Client
+// implements it.
+type Restorer interface {
+	RestoreSecret(ctx context.Context, in *secretsmanager.RestoreSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.RestoreSecretOutput, error)
+}
+
+var _ Restorer = (*secretsmanager.Client)(nil)
+
+// reclaimRecord writes body as the first record over a companion secret
+// scheduled for deletion, whose name CreateSecret refuses until the
+// recovery window ends: it reads which version was current when it was
+// deleted, restores it (RestoreSecret), and writes the revision that
+// follows that version, with the same check-and-set as every save: of
+// savers racing to reclaim it, and the agent that held the deleted record,
+// exactly one writes that version id. It returns the new revision.
+//
+// A saver that stops between the restore and the write leaves the deleted
+// record back in place; deleting it again releases the lock again.
+func (s *Source) reclaimRecord(ctx context.Context, w WriteAPI, r, rr secretRef, body []byte) (string, error) {
+	const force = "delete it without a recovery window (DeleteSecret with ForceDeleteWithoutRecovery; aws secretsmanager delete-secret --force-delete-without-recovery) to release the lock"
+	rs, ok := w.(Restorer)
+	if !ok {
+		return "", fmt.Errorf("awssm: %s: %w: the rotation record %s is scheduled for deletion, and the client %T cannot restore it (no RestoreSecret): %s",
+			keyquote.Quote(r.id), secrets.ErrConflict, keyquote.Quote(rr.id), w, force)
+	}
+	d, err := s.client.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(rr.id)}, s.callOptions(false)...)
+	if err != nil {
+		return "", callError("DescribeSecret", rr, "", err)
+	}
+	if d.DeletedDate == nil {
+		return "", conflict(r, "a rotation record exists already (it was restored meanwhile)")
+	}
+	deleted := ""
+	for id, st := range d.VersionIdsToStages {
+		if slices.Contains(st, stageCurrent) {
+			deleted = id
+		}
+	}
+	if _, err := rs.RestoreSecret(ctx, &secretsmanager.RestoreSecretInput{SecretId: aws.String(rr.id)}, s.callOptions(false)...); err != nil {
+		err = callError("RestoreSecret", rr, "", err)
+		if errors.Is(err, secrets.ErrPermission) {
+			return "", fmt.Errorf("%w; the rotation record is scheduled for deletion: allow secretsmanager:RestoreSecret on it, or %s", err, force)
+		}
+		return "", err
+	}
+	next := nextRevision(deleted)
+	_, err = w.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
+		SecretId: aws.String(rr.id), ClientRequestToken: aws.String(next), SecretString: aws.String(string(body)),
+	}, s.callOptions(false)...)
+	if err != nil {
+		if apiCode(err) == "ResourceExistsException" {
+			return "", conflict(r, "the rotation record was taken back by another saver")
+		}
+		return "", callError("PutSecretValue", rr, "", err)
+	}
+	return next, nil
+}
+
 // nextRevision is the version id of the save that follows revision rev
 // ("" for the first save).
 func nextRevision(rev string) string { return derivedID("record:"+rev, 0) }
@@ -135,6 +198,17 @@ func nextRevision(rev string) string { return derivedID("record:"+rev, 0) }
 // PutSecretValue afterwards, each with the ClientRequestToken derived from
 // rec.Revision, which AWS lets only one saver create. The new revision is
 // that token. See secrets.RotationRecorder.
+//
+// A companion secret scheduled for deletion (DeleteSecret with a recovery
+// window, its default) is no record, as LoadRotation reads it; since
+// CreateSecret refuses its name until the window ends, the first save
+// restores it (RestoreSecret, which the client must implement, see
+// Restorer, and IAM allow on the record secret) and writes the revision
+// that follows the deleted one, conditional as any save. Without
+// RestoreSecret the save fails with secrets.ErrConflict, or
+// secrets.ErrPermission when IAM denies it, and the error says what an
+// operator does: allow it, or delete the record secret with
+// ForceDeleteWithoutRecovery.
 //
 // The companion secret is written by rotor alone: a value put there by hand
 // (a version outside the chain of derived ids) is overwritten by the next
@@ -168,10 +242,18 @@ func (s *Source) SaveRotation(ctx context.Context, key string, rec secrets.Rotat
 			Description: aws.String("rotor: the rotation record of " + r.id + " (steps, version ids, owner; no secret value)"),
 		}, s.callOptions(false)...)
 		if err != nil {
-			if apiCode(err) == "ResourceExistsException" {
+			var ae smithy.APIError
+			switch {
+			case apiCode(err) == "ResourceExistsException":
 				return secrets.Rotation{}, conflict(r, "a rotation record exists already")
+			case errors.As(err, &ae) && ae.ErrorCode() == "InvalidRequestException" && isDeletion(ae.ErrorMessage()):
+				next, err = s.reclaimRecord(ctx, w, r, rr, body)
+				if err != nil {
+					return secrets.Rotation{}, err
+				}
+			default:
+				return secrets.Rotation{}, callError("CreateSecret", rr, "", err)
 			}
-			return secrets.Rotation{}, callError("CreateSecret", rr, "", err)
 		}
 	} else {
 		_, err = w.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
