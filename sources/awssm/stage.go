@@ -205,7 +205,13 @@ func (s *Source) Stage(ctx context.Context, key string, req secrets.StageRequest
 		if _, ok := l.stages[token]; ok {
 			return "", conflict(r, "the rotation's version %s is labelled but not pending", keyquote.Quote(token))
 		}
-		return s.put(ctx, w, r, token, req.Value)
+		id, err := s.put(ctx, w, r, token, req.Value)
+		if errors.Is(err, errVersionTaken) {
+			// A token names one value: this one's version holds another
+			// (a candidate staged and discarded earlier).
+			return "", conflict(r, "the rotation's version %s holds another value (a candidate discarded earlier): a token stages one value; start a rotation with a new token", keyquote.Quote(token))
+		}
+		return id, err
 	}
 	for n := range maxDerived {
 		id := derivedID(l.cur, n)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -140,5 +141,29 @@ func TestRecordSecret(t *testing.T) {
 	rec, err := src.LoadRotation(ctx, "db")
 	if err != nil || rec.ID != "r1" || rec.Revision != vs[0].ID {
 		t.Fatalf("LoadRotation = %+v, %v", rec, err)
+	}
+}
+
+// TestStageTakenTokenIsConflict: staging another value under a UUID token
+// whose version holds a value and no label (a candidate discarded earlier)
+// fails with secrets.ErrConflict and an error that names the key.
+func TestStageTakenTokenIsConflict(t *testing.T) {
+	ctx := ctxT(t)
+	srv, src := newSource(t)
+	cur := srv.Put("db/app", `{"password":"cur"}`)
+	const tok = "0f0e0d0c-0b0a-4908-8706-050403020100"
+	id, err := src.Stage(ctx, "db/app", secrets.StageRequest{Current: cur, Value: []byte(`{"password":"a"}`), Token: tok})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Discard(ctx, "db/app", id); err != nil {
+		t.Fatal(err)
+	}
+	_, err = src.Stage(ctx, "db/app", secrets.StageRequest{Current: cur, Value: []byte(`{"password":"b"}`), Token: tok})
+	if err == nil {
+		t.Fatal("staged another value under a used token")
+	}
+	if !errors.Is(err, secrets.ErrConflict) || !strings.Contains(err.Error(), "db/app") {
+		t.Fatalf("staging under a taken token: %q, want ErrConflict naming the key", err)
 	}
 }
