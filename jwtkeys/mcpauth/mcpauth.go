@@ -14,6 +14,17 @@
 // claim. The middleware then checks the required scopes (403 when one is
 // missing) and the expiration.
 //
+// Scope claims are read as RFC 6749 section 3.3 writes them: scope tokens
+// of the characters %x21 / %x23-5B / %x5D-7E, separated by the space
+// character (%x20) only (repeated spaces are tolerated); an element of an
+// array is one scope token, without a space. A claim that holds
+// any other character (a tab, a no-break space, U+3000, a quote) is
+// malformed and grants nothing: the token counts as having a scope claim,
+// an empty one, rather than having some of what the claim seems to say. A
+// scope or scp claim that is JSON null is likewise a claim that grants
+// nothing, not an absent claim. A claim of another type (a number, an
+// object) makes the token invalid (401).
+//
 // The MCP authorization specification makes an MCP server an OAuth 2.0
 // protected resource. A Resource does that part: it serves the resource's
 // metadata (RFC 9728) at its well-known URL, puts the metadata URL in the
@@ -127,7 +138,8 @@ var errScopeType = errors.New("scope claim is neither a string nor an array of s
 
 // Validate parses scope and scp into c.scopes, without duplicates. The
 // scopes are nil when the token has neither claim, and not nil (maybe
-// empty) when it has one: Resource.AllowUnscoped tells the two apart.
+// empty) when it has one, even a null or malformed one: Resource.AllowUnscoped
+// tells the two apart.
 func (c *claims) Validate() error {
 	c.scopes = nil
 	for _, raw := range []json.RawMessage{c.Scope, c.Scp} {
@@ -135,7 +147,7 @@ func (c *claims) Validate() error {
 		if err != nil {
 			return err
 		}
-		if c.scopes == nil && len(raw) > 0 && string(raw) != "null" {
+		if c.scopes == nil && len(raw) > 0 {
 			c.scopes = []string{}
 		}
 		for _, s := range list {
@@ -147,18 +159,27 @@ func (c *claims) Validate() error {
 	return nil
 }
 
+// parseScopes returns the scope tokens of a scope or scp claim: none for an
+// absent, null or malformed claim (see the package doc), an error for a
+// claim that is neither a string nor an array of strings.
 func parseScopes(raw json.RawMessage) ([]string, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil
 	}
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
-		return strings.Fields(s), nil
+		if !validScopes(s) {
+			return nil, nil
+		}
+		return strings.FieldsFunc(s, func(r rune) bool { return r == ' ' }), nil
 	}
 	var list []string
 	if json.Unmarshal(raw, &list) == nil {
 		out := list[:0]
 		for _, s := range list {
+			if strings.Contains(s, " ") || !validScopes(s) {
+				return nil, nil
+			}
 			if s != "" {
 				out = append(out, s)
 			}
@@ -166,6 +187,18 @@ func parseScopes(raw json.RawMessage) ([]string, error) {
 		return out, nil
 	}
 	return nil, errScopeType
+}
+
+// validScopes says whether s holds only scope-token characters (NQCHAR,
+// RFC 6749 appendix A) and the space that separates them.
+func validScopes(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != ' ' && (c < 0x21 || c == '"' || c == '\\' || c > 0x7e) {
+			return false
+		}
+	}
+	return true
 }
 
 func contains(list []string, s string) bool {

@@ -55,8 +55,8 @@ type Resource struct {
 	// (neither scope nor scp) call every tool: scopes are checked where the
 	// token carries them, as for tokens from an issuer that does not use
 	// scopes. By default such a token holds no scope and is refused every
-	// tool that needs one. A token with a scope claim, even an empty one,
-	// is always checked. The distinction comes from TokenVerifier, which
+	// tool that needs one. A token with a scope claim, even an empty, null
+	// or malformed one (see the package doc), is always checked. The distinction comes from TokenVerifier, which
 	// leaves auth.TokenInfo.Scopes nil only when the token has no scope
 	// claim; with another verifier, a nil Scopes counts as unscoped.
 	AllowUnscoped bool
