@@ -118,11 +118,19 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // A value that a header field cannot carry (a line break, as an editor
 // leaves at the end of a file, or another control character) is not sent:
 // net/http would refuse the request with "invalid header field value" and
-// name neither the key nor the cause. The error wraps ErrInvalid, names the
-// key and the header, and holds nothing of the value.
+// name neither the key nor the cause. Nor is a credential that begins or
+// ends with a space or a tab: net/http trims such white space from the
+// field value on the wire (RFC 9110 section 5.5), so the upstream would
+// see another credential and answer 401, with nothing to say why. The
+// error wraps ErrInvalid, names the key and the header, and holds nothing
+// of the value.
 func (t *Transport) withCredential(req *http.Request, cred Secret) (*http.Request, error) {
 	v := t.prefix + cred.Reveal()
-	if why := headerValueProblem(v); why != "" {
+	why := headerValueProblem(v)
+	if why == "" {
+		why = edgeSpaceProblem(cred.Reveal())
+	}
+	if why != "" {
 		return nil, &Error{Op: "transport", Key: t.key, Err: fmt.Errorf(
 			"%w: the value cannot go into the %s header: it holds %s", ErrInvalid, t.header, why)}
 	}
@@ -149,6 +157,29 @@ func headerValueProblem(v string) string {
 		default:
 			return fmt.Sprintf("the control character 0x%02x", b)
 		}
+	}
+	return ""
+}
+
+// edgeSpaceProblem says why a credential that begins or ends with a space
+// or a tab cannot go into a header as it is, or returns "". It names the
+// white space, never the value.
+func edgeSpaceProblem(v string) string {
+	if v == "" {
+		return ""
+	}
+	name := func(b byte) string {
+		if b == '\t' {
+			return "a tab"
+		}
+		return "a space"
+	}
+	const trimmed = " (net/http trims it from a header value, and the upstream would get another credential; remove it, or trim it where the value is read)"
+	if b := v[len(v)-1]; b == ' ' || b == '\t' {
+		return "trailing white space, " + name(b) + trimmed
+	}
+	if b := v[0]; b == ' ' || b == '\t' {
+		return "leading white space, " + name(b) + trimmed
 	}
 	return ""
 }
