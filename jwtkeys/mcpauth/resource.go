@@ -94,17 +94,28 @@ func (r *Resource) parse() (*url.URL, error) {
 
 // MetadataURL returns the URL of the resource's metadata document, formed as
 // RFC 9728 section 3.1 says: the well-known path inserted between the host
-// and the resource's path. It is the URL the 401's WWW-Authenticate header
-// names.
+// and the resource's path, where only a slash right after the host is
+// removed (https://h/ has its metadata at /.well-known/oauth-protected-resource,
+// https://h/mcp/ at /.well-known/oauth-protected-resource/mcp/, which is
+// also where the official Go SDK's client looks). It is the URL the 401's
+// WWW-Authenticate header names.
 func (r *Resource) MetadataURL() (string, error) {
 	u, err := r.parse()
 	if err != nil {
 		return "", err
 	}
 	m := *u
-	m.Path = WellKnownPath + strings.TrimSuffix(u.Path, "/")
+	m.Path = metadataPath(u)
 	m.RawPath = ""
 	return m.String(), nil
+}
+
+// metadataPath is the path of the metadata document of the resource u.
+func metadataPath(u *url.URL) string {
+	if u.Path == "/" {
+		return WellKnownPath
+	}
+	return WellKnownPath + u.Path
 }
 
 // Metadata returns the resource's metadata document (RFC 9728 section 2).
@@ -154,7 +165,7 @@ func (r *Resource) MetadataHandler() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	path := WellKnownPath + strings.TrimSuffix(u.Path, "/")
+	path := metadataPath(u)
 	doc := auth.ProtectedResourceMetadataHandler(r.metadata(r.URL))
 	root := doc
 	if path != WellKnownPath {

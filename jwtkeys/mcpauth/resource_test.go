@@ -21,7 +21,7 @@ import (
 func TestMetadataURL(t *testing.T) {
 	cases := []struct{ resource, want string }{
 		{"https://mcp.example.com/mcp", "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"},
-		{"https://mcp.example.com/a/b/", "https://mcp.example.com/.well-known/oauth-protected-resource/a/b"},
+		{"https://mcp.example.com/a/b/", "https://mcp.example.com/.well-known/oauth-protected-resource/a/b/"}, // RFC 9728 §3.1: only a slash after the host goes
 		{"https://mcp.example.com", "https://mcp.example.com/.well-known/oauth-protected-resource"},
 		{"https://mcp.example.com/", "https://mcp.example.com/.well-known/oauth-protected-resource"},
 		{"http://127.0.0.1:8080/mcp?tenant=1", "http://127.0.0.1:8080/.well-known/oauth-protected-resource/mcp?tenant=1"},
