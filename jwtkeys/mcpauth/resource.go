@@ -98,7 +98,11 @@ func (r *Resource) parse() (*url.URL, error) {
 // removed (https://h/ has its metadata at /.well-known/oauth-protected-resource,
 // https://h/mcp/ at /.well-known/oauth-protected-resource/mcp/, which is
 // also where the official Go SDK's client looks). It is the URL the 401's
-// WWW-Authenticate header names.
+// WWW-Authenticate header names, so it is written in ASCII as a URI (RFC
+// 3986): the path is escaped, and in the query every byte a URI cannot hold
+// (a space, a quote, a backslash, a control or non-ASCII byte) is
+// percent-encoded, so that the header carries it as a quoted-string without
+// any escaping.
 func (r *Resource) MetadataURL() (string, error) {
 	u, err := r.parse()
 	if err != nil {
@@ -107,7 +111,22 @@ func (r *Resource) MetadataURL() (string, error) {
 	m := *u
 	m.Path = metadataPath(u)
 	m.RawPath = ""
-	return m.String(), nil
+	return uriEscape(m.String()), nil
+}
+
+// uriEscape percent-encodes the bytes of s that a URI cannot hold as they
+// are: controls, space, non-ASCII, and "<>\^`{|}. A '%' is left alone.
+func uriEscape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte("\"<>\\^`{|}", c) >= 0 {
+			fmt.Fprintf(&b, "%%%02X", c)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
 }
 
 // metadataPath is the path of the metadata document of the resource u.
@@ -323,17 +342,18 @@ func (r *Resource) missing(tool string, info *auth.TokenInfo) []string {
 }
 
 // challenge answers with code and a Bearer challenge: insufficient_scope
-// with the scopes for a 403, the metadata URL always.
+// with the scopes for a 403, the metadata URL always. Parameter values are
+// RFC 9110 quoted-strings (quotedString).
 func challenge(w http.ResponseWriter, code int, msg string, scopes []string, meta string) {
 	var params []string
 	if code == http.StatusForbidden {
 		params = append(params, `error="insufficient_scope"`)
 	}
 	if len(scopes) > 0 {
-		params = append(params, fmt.Sprintf("scope=%q", strings.Join(scopes, " ")))
+		params = append(params, "scope="+quotedString(strings.Join(scopes, " ")))
 	}
 	if meta != "" {
-		params = append(params, fmt.Sprintf("resource_metadata=%q", meta))
+		params = append(params, "resource_metadata="+quotedString(meta))
 	}
 	h := "Bearer"
 	if len(params) > 0 {
@@ -341,6 +361,28 @@ func challenge(w http.ResponseWriter, code int, msg string, scopes []string, met
 	}
 	w.Header().Set("WWW-Authenticate", h)
 	http.Error(w, msg, code)
+}
+
+// quotedString writes s as an RFC 9110 quoted-string (section 5.6.4): '"'
+// and '\\' escaped with a backslash, other bytes as they are, except the
+// control characters a quoted-string cannot carry (all but horizontal tab),
+// which are dropped. Unlike Go's %q, it never writes \uXXXX or \xNN, which a
+// client would read as the letters after the backslash.
+func quotedString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c < ' ' && c != '\t' || c == 0x7f:
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
 }
 
 // calledTools returns the names of the tools that the JSON-RPC message or
