@@ -106,6 +106,20 @@ func TestServerProcess(t *testing.T) {
 			if err := srv.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 				t.Fatal(err)
 			}
+			// The SIGHUP is handled before the SIGTERM is sent: sent at
+			// once, the two may be handled in either order, and one that
+			// comes after the server stopped handling it ends the process.
+			deadline := time.Now().Add(2 * time.Minute)
+			for !strings.Contains(srv.errs.String(), "reloaded on signal") {
+				select {
+				case <-srv.done:
+					t.Fatalf("the server exited on SIGHUP: %v", srv.err)
+				case <-time.After(20 * time.Millisecond):
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the server did not report the reload%s", srv.errs)
+				}
+			}
 			// A server killed by the SIGHUP would be reported here.
 			if err := srv.terminate(); err != nil {
 				t.Fatal(err)
