@@ -23,7 +23,10 @@
 // resource_metadata="...", the metadata is served at
 // /.well-known/oauth-protected-resource/mcp (and at the root), and a token
 // that carries scopes needs db:read for db_whoami and api:call for call_api
-// (403 insufficient_scope otherwise). A token must name the endpoint's URL
+// (403 insufficient_scope otherwise). The metadata names the authorization
+// servers of -authorization-server, by default a placeholder
+// (https://authorization-server.invalid), as the specification requires one
+// and the demo signs its own tokens. A token must name the endpoint's URL
 // (-url, default http://ADDR/mcp) in its aud claim: one issued for another
 // service is refused with 401 (RFC 8707, as the MCP specification asks). On
 // the embedded demo credentials it prints such a token with both scopes; on credentials of your own (-secrets) it
@@ -117,7 +120,7 @@ func main() {
 		o.url = s
 		return nil
 	})
-	flag.StringVar(&o.authServers, "authorization-server", "", "comma-separated OAuth authorization servers (issuers) listed in the resource metadata")
+	flag.StringVar(&o.authServers, "authorization-server", "", "comma-separated OAuth authorization servers (issuers) listed in the resource metadata (default: "+demoAuthServer+", a placeholder: the demo signs its own tokens)")
 	flag.BoolVar(&o.stdio, "stdio", false, "serve MCP over stdin and stdout instead of HTTP (no bearer tokens)")
 	flag.StringVar(&o.dbURL, "db", os.Getenv("DATABASE_URL"), "PostgreSQL URL without credentials, e.g. postgres://localhost:5432/app; the credentials come from db.json")
 	flag.BoolVar(&o.demoDB, "demo-db", true, "on the embedded demo credentials without -db, start a throwaway PostgreSQL cluster for db_whoami where PostgreSQL is installed")
@@ -140,6 +143,14 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// demoAuthServer is the authorization server the metadata names when
+// -authorization-server is not given. The MCP specification requires at
+// least one; the demo has none, as it signs its own tokens, so it names a
+// placeholder in the .invalid domain (RFC 6761), which never resolves: a
+// client that tries an OAuth flow there fails at once, and one that
+// presents a token (the printed one) never goes there.
+const demoAuthServer = "https://authorization-server.invalid"
 
 // printTokenByDefault says whether a token is printed when -print-token is
 // not given: on the embedded demo credentials only. A token signed with
@@ -307,6 +318,12 @@ func run(ctx context.Context, o options, log *slog.Logger, out io.Writer, ready 
 		if a = strings.TrimSpace(a); a != "" {
 			authServers = append(authServers, a)
 		}
+	}
+	if len(authServers) == 0 {
+		// The MCP specification: the metadata MUST name at least one
+		// authorization server (and the SDK's OAuth client refuses
+		// metadata that names none).
+		authServers = []string{demoAuthServer}
 	}
 	h, err := srv.HTTPHandler(mcpauth.TokenVerifier(verifier), endpoint, authServers...)
 	if err != nil {
