@@ -14,8 +14,8 @@ import (
 
 	"github.com/rotorhq/rotor/internal/fakeclock"
 	"github.com/rotorhq/rotor/internal/smtest"
-	"github.com/rotorhq/rotor/internal/sourcetest"
 	"github.com/rotorhq/rotor/secrets"
+	"github.com/rotorhq/rotor/secrets/sourcetest"
 	"github.com/rotorhq/rotor/sources/awssm"
 )
 

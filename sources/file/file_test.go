@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/rotorhq/rotor/internal/fakeclock"
-	"github.com/rotorhq/rotor/internal/sourcetest"
 	"github.com/rotorhq/rotor/secrets"
+	"github.com/rotorhq/rotor/secrets/sourcetest"
 	"github.com/rotorhq/rotor/sources/file"
 )
 

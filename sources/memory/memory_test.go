@@ -8,8 +8,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/rotorhq/rotor/internal/sourcetest"
 	"github.com/rotorhq/rotor/secrets"
+	"github.com/rotorhq/rotor/secrets/sourcetest"
 	"github.com/rotorhq/rotor/sources/memory"
 )
 

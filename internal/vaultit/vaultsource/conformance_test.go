@@ -9,9 +9,9 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
-	"github.com/rotorhq/rotor/internal/sourcetest"
 	"github.com/rotorhq/rotor/internal/vaultit/vaulttest"
 	"github.com/rotorhq/rotor/secrets"
+	"github.com/rotorhq/rotor/secrets/sourcetest"
 	"github.com/rotorhq/rotor/sources/vault"
 )
 

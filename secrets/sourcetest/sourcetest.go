@@ -1,6 +1,27 @@
-// Package sourcetest is the conformance suite that every secrets.Source in
-// this module passes, as go-cloud's drivertest is for its drivers. A source is
-// done when Run passes against it.
+// Package sourcetest is the conformance suite for secrets.Source
+// implementations: every source of this module passes it, and a source
+// written elsewhere (GCP Secret Manager, Azure Key Vault, 1Password, an
+// in-house service) runs it from its own tests, as go-cloud's drivertest and
+// testing/slogtest are used. A source is done when Run passes against it.
+//
+// To run it on your own Source, write a Harness that changes your backend the
+// way an operator or a rotation function would, and call Run from a test:
+//
+//	func TestConformance(t *testing.T) {
+//		sourcetest.Run(t, sourcetest.Config{
+//			New: func(t *testing.T) (secrets.Source, sourcetest.Harness) {
+//				backend := startTestBackend(t) // a fake, an emulator or a test account
+//				return mysource.New(backend.Client()), harness{backend}
+//			},
+//			KeepsPrevious: true, // if your backend keeps the version before
+//		})
+//	}
+//
+// Each subtest gets a fresh source and harness from New. The suite needs no
+// network of its own and no credentials; it waits on the fake clock it gives
+// the Stores it builds, never on the wall clock, so it passes on a busy
+// machine. The module's examples/thirdpartysource is a source in a module of
+// its own that does exactly this.
 //
 // The suite checks the contract of secrets.Source and of the optional
 // capabilities the source implements (BatchFetcher, ChangeDetector, Watcher):
