@@ -9,7 +9,10 @@
 // loopback for the API tool, and, where PostgreSQL's server binaries are
 // installed (/usr/lib/postgresql/*/bin, or initdb on PATH), a throwaway
 // PostgreSQL cluster for the database tool, started as the tests start one
-// (internal/pgtest) and removed on exit, SIGINT and SIGTERM included. It
+// (internal/pgtest) and removed on exit, SIGINT and SIGTERM included; on
+// Linux a server that dies abruptly (SIGKILL, SIGQUIT) takes the cluster
+// down with it too (a parent-death signal), leaving its temporary directory
+// behind, and elsewhere such a cluster keeps running until stopped. It
 // prints how to rotate each credential live: edit the files it names, and for
 // the database password first ALTER ROLE.
 //

@@ -7,6 +7,11 @@
 // (/usr/lib/postgresql/N/bin) or from PATH. PostgreSQL refuses to run as
 // root; when the tests do, the server runs as the "postgres" system user
 // that the package creates.
+//
+// On Linux the server gets a parent-death signal: when the process that
+// started it dies without calling Stop (SIGKILL, SIGQUIT, a panic), the
+// kernel shuts the cluster down; its temporary directory stays behind.
+// Elsewhere the cluster keeps running until stopped by hand.
 package pgtest
 
 import (
@@ -154,6 +159,7 @@ func start(ctx context.Context) (*Server, error) {
 		"-c", "max_connections=200", "-c", "log_min_messages=warning",
 		"-c", "logging_collector=off")
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true}
+	setParentDeathSignal(s.cmd.SysProcAttr)
 	s.cmd.Dir = dir
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
