@@ -50,6 +50,12 @@ type Config struct {
 	APIURL    string // the upstream API call_api calls
 	Endpoint  string // the MCP endpoint's URL as clients reach it, http://host:port/mcp
 	ToolScope map[string][]string
+	// AuthorizationServers are the issuers the resource metadata names;
+	// the MCP authorization specification requires at least one. Empty
+	// means a placeholder that never resolves
+	// (https://authorization-server.invalid): the example signs its own
+	// tokens, and a client that tries an OAuth flow there fails at once.
+	AuthorizationServers []string
 }
 
 // NewHandler returns the MCP server on mcp-go, served over streamable HTTP at
@@ -91,7 +97,12 @@ func NewHandler(cfg Config) (http.Handler, func(), error) {
 			return mcp.NewToolResultText(string(body)), nil
 		})
 
-	res := &mcpauth.Resource{URL: cfg.Endpoint, ToolScopes: cfg.ToolScope, AllowUnscoped: true, Name: "rotor mcp-go example"}
+	authServers := cfg.AuthorizationServers
+	if len(authServers) == 0 {
+		authServers = []string{"https://authorization-server.invalid"}
+	}
+	res := &mcpauth.Resource{URL: cfg.Endpoint, ToolScopes: cfg.ToolScope, AllowUnscoped: true,
+		AuthorizationServers: authServers, Name: "rotor mcp-go example"}
 	h, err := res.Handler(mcpauth.TokenVerifier(verifier), nil, server.NewStreamableHTTPServer(s))
 	if err != nil {
 		return nil, nil, err
