@@ -21,24 +21,7 @@ import (
 // were specifically issued for their use" (RFC 8707 audience). NewHandler's
 // Verifier requires aud to name Config.Endpoint.
 func TestTokenForAnotherAudienceIsRefused(t *testing.T) {
-	src := memory.New()
-	src.Set("jwt", keyA)
-	src.Set("api", "k")
-	store, err := secrets.New(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	mux := http.NewServeMux()
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-	h, closeIdle, err := NewHandler(Config{Store: store, JWTKey: "jwt", APIKey: "api", APIURL: srv.URL + "/nowhere",
-		Endpoint: srv.URL + "/mcp", ToolScope: map[string][]string{"call_api": {"api:call"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeIdle()
-	mux.Handle("/", h)
+	store, srv := serveExample(t, map[string][]string{"call_api": {"api:call"}})
 	signer, err := jwtkeys.NewSigner(store, "jwt")
 	if err != nil {
 		t.Fatal(err)
@@ -61,4 +44,30 @@ func TestTokenForAnotherAudienceIsRefused(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("a token whose audience is another service: %s, want 401", resp.Status)
 	}
+}
+
+// serveExample serves the example's handler over a memory source holding a
+// signing key and an API key, at srv.URL+"/mcp"; everything stops when the
+// test ends.
+func serveExample(t *testing.T, scopes map[string][]string) (*secrets.Store, *httptest.Server) {
+	t.Helper()
+	src := memory.New()
+	src.Set("jwt", keyA)
+	src.Set("api", "k")
+	store, err := secrets.New(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	h, closeIdle, err := NewHandler(Config{Store: store, JWTKey: "jwt", APIKey: "api", APIURL: srv.URL + "/nowhere",
+		Endpoint: srv.URL + "/mcp", ToolScope: scopes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(closeIdle)
+	mux.Handle("/", h)
+	return store, srv
 }
