@@ -93,7 +93,7 @@ func TestServerProcess(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			defer cancel()
 			p := &pass{cfg: Config{Bin: bin, TTL: time.Hour}, server: server}
 			srv, url, token, err := p.startServer(ctx, dir, "postgres://127.0.0.1:1/postgres?sslmode=disable&pool_max_conns=2")

@@ -104,7 +104,7 @@ func callAPI(ctx context.Context, c *client.Client) (string, error) {
 // signing key (the session's token, signed with the old key, is still
 // honoured as the previous key's; a token signed with the new key gets in).
 func TestRotationMidSession(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	api := &upstream{key: "api-key-1"}
 	apiSrv := httptest.NewServer(api)

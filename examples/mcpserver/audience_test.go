@@ -20,7 +20,7 @@ import (
 // demo database and returns its endpoint and credential directory.
 func startDemo(t *testing.T, o options) (url, dir string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	out := &syncBuffer{}
 	ready := make(chan string, 1)
 	done := make(chan error, 1)

@@ -38,7 +38,7 @@ func TestDemoDatabase(t *testing.T) {
 	if _, err := pgtest.BinDir(); err != nil {
 		t.Fatalf("PostgreSQL is needed for this test: %v", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	runCtx, stop := context.WithCancel(ctx)
 	out := &syncBuffer{}
@@ -149,7 +149,7 @@ func TestSignalStopsCluster(t *testing.T) {
 	}
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, exe)
 			cmd.Env = append(os.Environ(), "ROTOR_MCPSERVER_ARGS=-http 127.0.0.1:0")

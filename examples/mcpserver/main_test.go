@@ -70,7 +70,7 @@ func connect(ctx context.Context, url, token string) (*mcp.ClientSession, error)
 }
 
 func TestHTTPWithRotatingJWTKey(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	runCtx, stop := context.WithCancel(ctx)
 	out := &syncBuffer{}
@@ -231,7 +231,7 @@ func checkProtectedResource(t *testing.T, ctx context.Context, url, dir string) 
 }
 
 func TestStdio(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	exe, err := os.Executable()
 	if err != nil {
@@ -273,7 +273,7 @@ func TestNoTokenPrintedOnOwnCredentials(t *testing.T) {
 		want  bool
 	}{{"default", tristate{}, false}, {"asked", tristate{set: true, on: true}, true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			defer cancel()
 			out := &syncBuffer{}
 			ready := make(chan string, 1)

@@ -34,7 +34,7 @@ func scrape(t *testing.T, url string) string {
 // the Store's and the Verifier's instruments are there, under their
 // Prometheus names, and no secret's value is.
 func TestMetricsScraped(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	runCtx, stop := context.WithCancel(ctx)
 	out := &syncBuffer{}

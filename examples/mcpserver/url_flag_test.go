@@ -25,7 +25,7 @@ func TestBadURLFlagIsAnError(t *testing.T) {
 			if err := checkURL(u); err == nil {
 				t.Errorf("checkURL accepted %q", u)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			defer cancel()
 			defer http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 			var err error

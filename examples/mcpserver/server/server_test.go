@@ -21,7 +21,7 @@ import (
 // never rotates.
 func TestDBValidatorPoolURL(t *testing.T) {
 	pg := pgtest.Start(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	admin, err := pgx.Connect(ctx, pg.SuperURL())
 	if err != nil {
