@@ -1,25 +1,34 @@
 // Command rotator rotates the password of a PostgreSQL role whose
-// credentials are kept in a file, the db.json that examples/mcpserver (and
-// any server reading it with sources/file) uses:
+// credentials are kept either in a file, the db.json that examples/mcpserver
+// (and any server reading it with sources/file) uses, or in a Vault KV v2
+// secret (read by servers through sources/vault), as
 //
 //	{"username": "app", "password": "..."}
 //
 // It runs the rotation agent of package secrets/rotate: a new password is
-// staged beside the file (never written over it first), set on the
-// database, verified by logging in, promoted by an atomic rename, and the
-// old one is retired after the consumers' overlap. Every step is recorded
-// in a hidden file beside db.json, so a rotator killed at any point and
-// started again finishes or undoes the rotation (once the record has stayed
-// unchanged for -lease), and two rotators never rotate one file at once.
-// Run it with -h for the flags.
+// staged (a pending file beside db.json, or a new KV version marked pending
+// in the secret's custom metadata; never served as current), set on the
+// database, verified by logging in, promoted (an atomic rename, or the
+// metadata marks naming the new version current), and the old one is
+// retired after the consumers' overlap. Every step is recorded in the store
+// (a hidden file beside db.json, or the KV v2 secret PATH.rotation), so a
+// rotator killed at any point and started again finishes or undoes the
+// rotation (once the record has stayed unchanged for -lease), and two
+// rotators never rotate one credential at once. Run it with -h for the
+// flags.
 //
-//	rotator -secrets /etc/app -db postgres://db:5432/app -ttl 1m                  # once, single role
+//	rotator -secrets /etc/app -db postgres://db:5432/app -ttl 1m                  # once, single role, file
+//	VAULT_ADDR=https://vault:8200 VAULT_TOKEN=... \
+//	  rotator -vault secret/mcp/db -db postgres://db:5432/app -ttl 1m             # once, single role, Vault KV v2
 //	ROTOR_ADMIN_DSN=postgres://admin:...@db:5432/app \
 //	  rotator -secrets /etc/app -db postgres://db:5432/app -roles app_a,app_b -every 720h -sighup-pidfile /run/app.pid
 //
-// Only files are supported as the store for now: Vault KV v2 needs
-// sources/vault to implement the write side of rotation (secrets.Stager,
-// secrets.RotationRecorder), which it does not yet.
+// With -vault, the Vault address, token and TLS settings come from the
+// environment exactly as the vault command takes them (VAULT_ADDR,
+// VAULT_TOKEN, VAULT_NAMESPACE, VAULT_CACERT, ...; see
+// sources/vault.NewFromEnv), never from flags. The token needs the rotation
+// policy that package sources/vault documents. KV v1 mounts keep no
+// versions and cannot be rotated into.
 package main
 
 import (
@@ -40,6 +49,7 @@ import (
 	"github.com/rotorhq/rotor/secrets"
 	"github.com/rotorhq/rotor/secrets/rotate"
 	"github.com/rotorhq/rotor/sources/file"
+	"github.com/rotorhq/rotor/sources/vault"
 )
 
 // The environment variables the rotator reads. Credentials come from the
@@ -69,8 +79,9 @@ const (
 	exitInProgress = 4 // another rotator holds the file's rotation
 )
 
-const usageText = `rotator rotates the password of a PostgreSQL role kept in a JSON file
-({"username": ..., "password": ...}, as examples/mcpserver's db.json).
+const usageText = `rotator rotates the password of a PostgreSQL role kept as JSON
+({"username": ..., "password": ...}) in a file (-secrets DIR, as
+examples/mcpserver's db.json) or in a Vault KV v2 secret (-vault PATH).
 
 Each rotation: a new random password is staged beside the file (hidden file
 .NAME.rotor-pending; servers reading the file are not served it), set on the
@@ -82,6 +93,17 @@ the database is given the password the file holds again. Every step is
 recorded in .NAME.rotor-rotation: a rotator killed at any point and started
 again finishes or undoes the rotation, and only one rotation of a file runs
 at a time.
+
+Vault KV v2 (-vault secret/mcp/db, the path as "vault kv get" takes it):
+the new password is staged as a new KV version marked pending in the
+secret's custom metadata (servers reading through rotor's vault source are
+not served it as current; "vault kv get" shows the latest version, so pin -version
+there), and promoted by marking it current. The record is the KV v2 secret
+PATH.rotation. The Vault address and token come from the environment, as
+the vault command takes them (VAULT_ADDR, VAULT_TOKEN, VAULT_NAMESPACE,
+VAULT_CACERT, ...), never from flags. The token needs, on the secret and
+its .rotation record: data create/read/update, metadata read/patch, delete
+update (see package sources/vault).
 
 A rotator that finds a rotation recorded (by another rotator, or by one
 that was killed, whatever its -owner) watches the record for -lease first:
@@ -96,15 +118,20 @@ servers must try the pending password after a failed login (rotor's Store
 does).
 
 Alternating roles (-roles a,b): two roles with the same grants; each
-rotation sets a new password on the role not in use and switches the file to
+rotation sets a new password on the role not in use and switches the secret to
 it; the old role keeps working through the overlap, then gets a random
 password. Needs $ROTOR_ADMIN_DSN.
 
 Usage:
   rotator -secrets DIR -db URL -ttl DURATION [flags]
+  rotator -vault PATH  -db URL -ttl DURATION [flags]
+
+Exactly one of -secrets and -vault.
 
 Examples:
   rotator -secrets /etc/app -db postgres://db:5432/app -ttl 1m
+  VAULT_ADDR=https://vault:8200 VAULT_TOKEN=... rotator -vault secret/mcp/db \
+      -db postgres://db:5432/app -ttl 1m
   ROTOR_ADMIN_DSN=postgres://admin@db:5432/app rotator -secrets /etc/app \
       -db postgres://db:5432/app -ttl 1m -roles app_a,app_b -every 720h -jitter 24h \
       -sighup-pidfile /run/mcpserver.pid
@@ -113,10 +140,12 @@ Environment:
   ROTOR_ADMIN_DSN    connection string of a role that may ALTER ROLE the rotated
                      roles (required with -roles)
   ROTOR_WEBHOOK_URL  URL to POST each outcome to (Slack-compatible "text" field)
+  VAULT_ADDR, VAULT_TOKEN, VAULT_NAMESPACE, VAULT_CACERT, ...
+                     with -vault: how to reach Vault, as for the vault command
 
 Exit status: 0 rotated; 1 failed or stopped part-way (run again to resume);
 2 bad flags; 3 rolled back (the old password stays); 4 another rotator is
-rotating this file (or this one was stopped while it watched the record).
+rotating this credential (or this one was stopped while it watched the record).
 
 Flags:
 `
@@ -124,6 +153,7 @@ Flags:
 // options are the parsed flags.
 type options struct {
 	dir, key     string
+	vaultPath    string
 	dbURL        string
 	roles        []string
 	ttl          time.Duration
@@ -157,6 +187,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	}
 	fs.StringVar(&o.dir, "secrets", "", "directory holding the credentials file (the servers' -secrets directory); required")
 	fs.StringVar(&o.key, "key", "db.json", "name of the credentials file in -secrets")
+	fs.StringVar(&o.vaultPath, "vault", "", "instead of -secrets: the KV v2 path of the credentials secret as \"vault kv get\" takes it, mount first, e.g. secret/mcp/db; Vault's address and token come from $VAULT_ADDR and $VAULT_TOKEN")
 	fs.StringVar(&o.dbURL, "db", "", "PostgreSQL URL without credentials, e.g. postgres://db:5432/app?sslmode=require; the rotator logs in with the file's credentials to verify them; required")
 	fs.StringVar(&roles, "roles", "", "two roles to alternate between, e.g. app_a,app_b (default: rotate the single role named in the file)")
 	fs.DurationVar(&o.ttl, "ttl", 0, "the servers' refresh interval (their Store TTL, mcpserver's -ttl): how late a server may pick up a new password; required")
@@ -176,8 +207,21 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		problems = append(problems, fmt.Sprintf("unexpected arguments %q", fs.Args()))
 	}
-	if o.dir == "" {
-		problems = append(problems, "-secrets is required")
+	keySet := false
+	fs.Visit(func(f *flag.Flag) { keySet = keySet || f.Name == "key" })
+	switch {
+	case o.dir == "" && o.vaultPath == "":
+		problems = append(problems, "one of -secrets and -vault is required")
+	case o.dir != "" && o.vaultPath != "":
+		problems = append(problems, "-secrets and -vault exclude each other: give one")
+	case o.vaultPath != "":
+		o.vaultPath = strings.Trim(strings.TrimPrefix(o.vaultPath, "vault://"), "/")
+		if keySet {
+			problems = append(problems, "-key goes with -secrets; with -vault the path names the secret")
+		}
+		if !strings.Contains(o.vaultPath, "/") || strings.ContainsAny(o.vaultPath, "?#") {
+			problems = append(problems, "-vault takes a KV v2 path, mount first, e.g. secret/mcp/db")
+		}
 	}
 	if !filepath.IsLocal(o.key) {
 		problems = append(problems, "-key must name a file inside -secrets")
@@ -220,15 +264,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stderr, "rotator: -roles needs $%s, a role that may ALTER ROLE both\n", AdminDSNEnv)
 		return exitUsage
 	}
-	dir, err := filepath.Abs(o.dir)
-	if err != nil {
-		fmt.Fprintf(stderr, "rotator: -secrets: %v\n", err)
-		return exitUsage
-	}
-	src, err := file.New(file.WithDir(dir))
+	src, key, name, err := openStore(o)
 	if err != nil {
 		fmt.Fprintf(stderr, "rotator: %v\n", err)
 		return exitUsage
+	}
+	if c, ok := src.(io.Closer); ok {
+		defer c.Close() // the vault source's token renewal
 	}
 	target := &rotate.Postgres{DSN: o.dbURL, Admin: admin, Roles: o.roles, Policy: rotate.PasswordPolicy{Length: o.passwordSize}}
 	opts := []rotate.Option{
@@ -257,14 +299,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	if o.every > 0 {
-		err := agent.Run(ctx, o.key, o.every, o.jitter)
+		err := agent.Run(ctx, key, o.every, o.jitter)
 		if errors.Is(err, context.Canceled) {
 			return exitOK // stopped by a signal; an unfinished rotation resumes on the next start
 		}
 		fmt.Fprintf(stderr, "rotator: %v\n", err)
 		return exitFailed
 	}
-	rep, err := agent.Rotate(ctx, o.key)
+	rep, err := agent.Rotate(ctx, key)
 	if err != nil {
 		fmt.Fprintf(stderr, "rotator: %v\n", err)
 		switch {
@@ -281,8 +323,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if rep.Resumed {
 		resumed = " (resumed)"
 	}
-	fmt.Fprintf(stdout, "rotated %s: version %s replaced %s%s\n", filepath.Join(dir, o.key), rep.To, rep.From, resumed)
+	fmt.Fprintf(stdout, "rotated %s: version %s replaced %s%s\n", name, rep.To, rep.From, resumed)
 	return exitOK
+}
+
+// openStore opens the store that -secrets or -vault names, and returns it
+// with the key of the credentials in it and a name for messages. A Vault
+// client is built from the environment (VAULT_ADDR, VAULT_TOKEN, ...), as
+// the vault command builds its own.
+func openStore(o options) (src secrets.Source, key, name string, err error) {
+	if o.vaultPath != "" {
+		v, err := vault.NewFromEnv()
+		if err != nil {
+			return nil, "", "", err
+		}
+		return v, o.vaultPath, "vault " + o.vaultPath, nil
+	}
+	dir, err := filepath.Abs(o.dir)
+	if err != nil {
+		return nil, "", "", fmt.Errorf("-secrets: %w", err)
+	}
+	f, err := file.New(file.WithDir(dir))
+	if err != nil {
+		return nil, "", "", err
+	}
+	return f, o.key, filepath.Join(dir, o.key), nil
 }
 
 // sighupOnPromote returns a notify function that sends SIGHUP to the

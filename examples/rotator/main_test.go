@@ -59,19 +59,23 @@ func TestUsage(t *testing.T) {
 	if code := run(ctxT(t), []string{"-h"}, os.Getenv, &out, &out); code != exitOK {
 		t.Fatalf("-h: exit %d", code)
 	}
-	for _, want := range []string{"Usage:", "-secrets", "-ttl", "ROTOR_ADMIN_DSN", "Exit status"} {
+	for _, want := range []string{"Usage:", "-secrets", "-vault secret/", "VAULT_ADDR", "VAULT_TOKEN", "-ttl", "ROTOR_ADMIN_DSN", "Exit status"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("-h does not mention %q", want)
 		}
 	}
 	for name, args := range map[string][]string{
-		"nothing":          {},
-		"no ttl":           {"-secrets", t.TempDir(), "-db", "postgres://x/y"},
-		"one role":         {"-secrets", t.TempDir(), "-db", "postgres://x/y", "-ttl", "1s", "-roles", "a"},
-		"roles, no admin":  {"-secrets", t.TempDir(), "-db", "postgres://x/y", "-ttl", "1s", "-roles", "a,b"},
-		"short overlap":    {"-secrets", t.TempDir(), "-db", "postgres://x/y", "-ttl", "1m", "-overlap", "2m"},
-		"jitter, no every": {"-secrets", t.TempDir(), "-db", "postgres://x/y", "-ttl", "1s", "-jitter", "1s"},
-		"key outside":      {"-secrets", t.TempDir(), "-db", "postgres://x/y", "-ttl", "1s", "-key", "../db.json"},
+		"nothing":           {},
+		"no ttl":            {"-secrets", t.TempDir(), "-db", "postgres://x/y"},
+		"one role":          {"-secrets", t.TempDir(), "-db", "postgres://x/y", "-ttl", "1s", "-roles", "a"},
+		"roles, no admin":   {"-secrets", t.TempDir(), "-db", "postgres://x/y", "-ttl", "1s", "-roles", "a,b"},
+		"short overlap":     {"-secrets", t.TempDir(), "-db", "postgres://x/y", "-ttl", "1m", "-overlap", "2m"},
+		"jitter, no every":  {"-secrets", t.TempDir(), "-db", "postgres://x/y", "-ttl", "1s", "-jitter", "1s"},
+		"key outside":       {"-secrets", t.TempDir(), "-db", "postgres://x/y", "-ttl", "1s", "-key", "../db.json"},
+		"secrets and vault": {"-secrets", t.TempDir(), "-vault", "secret/app/db", "-db", "postgres://x/y", "-ttl", "1s"},
+		"vault and key":     {"-vault", "secret/app/db", "-key", "db.json", "-db", "postgres://x/y", "-ttl", "1s"},
+		"vault, no mount":   {"-vault", "db", "-db", "postgres://x/y", "-ttl", "1s"},
+		"vault, field":      {"-vault", "secret/app/db#password", "-db", "postgres://x/y", "-ttl", "1s"},
 	} {
 		out.Reset()
 		if code := run(ctxT(t), args, func(string) string { return "" }, &out, &out); code != exitUsage {
