@@ -49,7 +49,7 @@ func TestCloneRoleAndGrantAreOneTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := tx.Exec(ctx, "LOCK TABLE pg_catalog.pg_auth_members IN SHARE MODE"); err != nil {
-		t.Skipf("cannot lock pg_auth_members: %v", err)
+		t.Fatalf("cannot lock pg_auth_members: %v", err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- e.step(ctx, arn, token, stepSet) }()
