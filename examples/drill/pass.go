@@ -70,8 +70,9 @@ func (p *pass) run(ctx context.Context) (res Result, err error) {
 	// idle sessions PostgreSQL ends: the pool's spare connections die
 	// between bursts and the next burst logs in again. The timeout is
 	// longer than the second after which the pool pings an idle
-	// connection before handing it out, so that no call is given a
-	// connection PostgreSQL has already ended.
+	// connection before handing it out, so that most calls are not given
+	// a connection PostgreSQL has already ended; on a busy machine some
+	// are, and the server's tool runs its query again on a live one.
 	first := newSecret()
 	for _, role := range []string{"app_a", "app_b"} {
 		pw := newSecret()

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -201,12 +202,45 @@ func (s *Server) dbWhoami(ctx context.Context, _ *mcp.CallToolRequest, _ struct{
 		return nil, DBResult{}, err
 	}
 	var out DBResult
-	err := s.pool.QueryRow(ctx, `select current_user, now(), pg_backend_pid(),
+	query := func() error {
+		return s.pool.QueryRow(ctx, `select current_user, now(), pg_backend_pid(),
 		(select backend_start from pg_stat_activity where pid = pg_backend_pid())`).Scan(&out.User, &out.Now, &out.PID, &out.SessionStart)
+	}
+	err := query()
+	if sessionEnded(err) {
+		// The pool handed out a connection whose session PostgreSQL had
+		// already ended while it sat idle. The query only reads, so it
+		// runs again on a connection the pool opens or checks now.
+		err = query()
+	}
 	if err != nil {
 		return nil, DBResult{}, err
 	}
 	return nil, out, nil
+}
+
+// sessionEnded reports whether err says the query met a connection that was
+// already gone: nothing was sent (pgconn.SafeToRetry), or PostgreSQL had
+// ended the session (SQLSTATE 57P01 admin_shutdown, as
+// pg_terminate_backend does; 57P02 crash_shutdown; 57P05
+// idle_session_timeout). pgxpool pings a connection before handing it out
+// only when it has been idle for over a second, so a session ended sooner
+// than that, or while the caller was descheduled, still reaches a query.
+func sessionEnded(err error) bool {
+	if err == nil {
+		return false
+	}
+	if pgconn.SafeToRetry(err) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "57P01", "57P02", "57P05":
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) callAPI(ctx context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, APIResult, error) {
