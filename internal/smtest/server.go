@@ -52,6 +52,7 @@ type Server struct {
 	calls   map[string]int
 	total   int
 	changed chan struct{} // closed and replaced when a call is counted
+	traffic traffic       // request log and quotas (traffic.go)
 }
 
 // An Option configures a Server.
@@ -352,13 +353,13 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody+1))
 	if err != nil {
-		s.countAndPlan(op, nil)
+		s.countAndPlan(r, op, nil)
 		abort(w) // the client went away mid-request
 		return
 	}
 
 	ids := requestSecretIDs(op, body)
-	if !s.applyFaults(w, r, requestID, op, ids, s.countAndPlan(op, ids)) {
+	if !s.applyFaults(w, r, requestID, op, ids, s.countAndPlan(r, op, ids)) {
 		return
 	}
 
@@ -398,14 +399,18 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 // countAndPlan counts a request and picks the faults it meets, in one step:
 // once WaitForCalls has seen a request, its faults are chosen, and a Hold
-// fault that matched it holds it.
-func (s *Server) countAndPlan(op string, ids []string) []*activeFault {
+// fault that matched it holds it. A request over its quota (WithQuota) meets
+// a throttle instead of any fault.
+func (s *Server) countAndPlan(r *http.Request, op string, ids []string) []*activeFault {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls[op]++
 	s.total++
 	close(s.changed)
 	s.changed = make(chan struct{})
+	if f := s.meterLocked(r, op, ids); f != nil {
+		return []*activeFault{f}
+	}
 	return s.plan(op, ids)
 }
 
