@@ -20,6 +20,10 @@
 //   - The AppRole auth method is compiled in but not enabled; EnableAppRole
 //     enables it at auth/approle/ on first use.
 //   - Only the root token exists; its value is in RootToken.
+//   - The database secrets engine and its PostgreSQL plugin are compiled in,
+//     the plugin as a builtin (as production Vault ships it), but not
+//     mounted; MountDatabase mounts the engine and ConnectPostgres points it
+//     at a PostgreSQL server.
 //
 // The core logs at hclog's Error level into t.Log, so `go test` shows its logs
 // only for a failing test or with -v.
@@ -47,9 +51,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/api"
-	"github.com/hashicorp/vault/builtin/credential/approle"
 	"github.com/hashicorp/vault/internalshared/configutil"
-	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/hashicorp/vault/vault"
 
 	vaulthttp "github.com/hashicorp/vault/http"
@@ -91,15 +93,7 @@ func Start(t testing.TB) *Server {
 		Output: logOut,
 	})
 
-	// vault.TestCoreUnsealedWithConfig adds the KV engine, a Shamir test
-	// seal and an in-memory physical backend; it registers a t.Cleanup that
-	// calls core.ShutdownWait.
-	core, keys, rootToken := vault.TestCoreUnsealedWithConfig(t, &vault.CoreConfig{
-		Logger: logger,
-		CredentialBackends: map[string]logical.Factory{
-			"approle": approle.Factory,
-		},
-	})
+	core, keys, rootToken := newCore(t, logger)
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
