@@ -64,6 +64,7 @@ type config struct {
 	authWait     time.Duration
 	required     []string // nil: no WithRequired
 	observers    []Observer
+	reloadSpread time.Duration
 }
 
 func defaultConfig() config {
@@ -265,6 +266,26 @@ func WithOverlap(window time.Duration) Option {
 			return fmt.Errorf("secrets: WithOverlap(%v): must be positive", window)
 		}
 		c.overlap = window
+		return nil
+	}
+}
+
+// WithReloadSpread makes each reload that ReloadOnSignal starts wait first a
+// uniformly random part of window, measured on the Store's clock (see
+// WithClock), so that a fleet whose instances all receive SIGHUP at once
+// (kubectl exec over a deployment, an SSM Run Command) reaches its backend
+// spread over window rather than in one burst. Signals that arrive during
+// the wait join the reload that waits. Close, the end of ReloadOnSignal's
+// context and its stop function end the wait, and no reload follows.
+// Explicit calls of Reload are never delayed: a caller that asks for a
+// reload gets it at once. The default, 0, spreads nothing; a negative window
+// makes New fail.
+func WithReloadSpread(window time.Duration) Option {
+	return func(c *config) error {
+		if window < 0 {
+			return fmt.Errorf("secrets: WithReloadSpread(%v): must not be negative", window)
+		}
+		c.reloadSpread = window
 		return nil
 	}
 }

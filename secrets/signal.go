@@ -7,6 +7,7 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // signalNotify and signalStop are os/signal's, replaced in tests.
@@ -31,6 +32,10 @@ var (
 // over, which may be some time after it was sent: how a burst of real
 // signals splits between reloads depends on the scheduler.
 //
+// With WithReloadSpread, each reload first waits a random part of the
+// spread window on the Store's clock; the signals that arrive during that
+// wait join the reload that waits, and cost nothing more.
+//
 // The outcome of each reload is logged through the Store's logger. stop
 // stops relaying the signals and waits for the goroutine to return; it is
 // safe to call more than once. Once it returns, or once ctx has ended or the
@@ -54,13 +59,8 @@ func ReloadOnSignal(ctx context.Context, store *Store, sigs ...os.Signal) (stop 
 			case <-store.ctx.Done():
 				return
 			case sig := <-ch:
-				err := store.Reload(ctx)
-				switch {
-				case err == nil:
-					store.log.LogAttrs(ctx, slog.LevelInfo, "secrets: reloaded on signal", slog.String("signal", sig.String()))
-				case ctx.Err() == nil:
-					store.log.LogAttrs(ctx, slog.LevelWarn, "secrets: reload on signal failed",
-						slog.String("signal", sig.String()), slog.String("error", err.Error()))
+				if !store.reloadOnSignal(ctx, ch, sig) {
+					return
 				}
 			}
 		}
@@ -72,5 +72,50 @@ func ReloadOnSignal(ctx context.Context, store *Store, sigs ...os.Signal) (stop 
 			cancel()
 			<-done
 		})
+	}
+}
+
+// reloadOnSignal runs the reload that sig asked for: it waits its part of
+// the spread window, takes in the signals that arrived meanwhile, reloads
+// and logs the outcome. It reports false when ctx ended or the Store closed
+// before the reload could start.
+func (s *Store) reloadOnSignal(ctx context.Context, ch <-chan os.Signal, sig os.Signal) bool {
+	if w := s.cfg.reloadSpread; w > 0 {
+		if !s.sleep(ctx, time.Duration(s.rand()*float64(w))) {
+			return false
+		}
+	}
+	// A signal that arrived during the wait is served by the reload
+	// about to start, which starts after it.
+	select {
+	case <-ch:
+	default:
+	}
+	err := s.Reload(ctx)
+	switch {
+	case err == nil:
+		s.log.LogAttrs(ctx, slog.LevelInfo, "secrets: reloaded on signal", slog.String("signal", sig.String()))
+	case ctx.Err() == nil:
+		s.log.LogAttrs(ctx, slog.LevelWarn, "secrets: reload on signal failed",
+			slog.String("signal", sig.String()), slog.String("error", err.Error()))
+	}
+	return true
+}
+
+// sleep waits d on the Store's clock. It reports false, at once, when ctx
+// ends or the Store closes first.
+func (s *Store) sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil && s.ctx.Err() == nil
+	}
+	t := s.clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C():
+		return true
+	case <-ctx.Done():
+		return false
+	case <-s.ctx.Done():
+		return false
 	}
 }
