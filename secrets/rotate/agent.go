@@ -61,6 +61,9 @@ type Agent struct {
 	maxAge time.Duration
 	jitter time.Duration
 	retry  time.Duration
+	// consumers, when set, are the servers whose status endpoints must
+	// report the new version before the old one is revoked.
+	consumers *Consumers
 
 	mu     sync.Mutex
 	active map[string]bool // keys a Rotate of this Agent is working on
@@ -78,10 +81,12 @@ func WithOverlap(d time.Duration) Option {
 }
 
 // WithOverlapDeadline bounds the overlap when the target can tell that the
-// old credential is still in use (PostgreSQL sessions of the old role): the
-// Agent waits past the overlap until nothing uses it, but no longer than
-// this after the promotion, and then revokes it anyway, with a warning.
-// Default: four times the overlap. It must not be shorter than the overlap.
+// old credential is still in use (PostgreSQL sessions of the old role), or
+// consumers are to be asked (WithConsumers): the Agent waits past the
+// overlap until nothing uses it and every consumer serves the new version,
+// but no longer than this after the promotion, and then revokes it anyway,
+// with a warning. Default: four times the overlap. It must not be shorter
+// than the overlap.
 func WithOverlapDeadline(d time.Duration) Option {
 	return func(a *Agent) error { a.deadline = d; return nil }
 }
@@ -610,7 +615,11 @@ const notePromotedAt = "promoted_at"
 // or, for a rotation promoted by another agent, from when this run first
 // waits on it, both on the Agent's clock. A recorded time from another
 // machine's clock would shorten the overlap by however far that clock is
-// behind.
+// behind. Past the overlap it waits, up to the deadline, while the target
+// reports the old credential in use or a consumer does not serve the new
+// version yet (WithConsumers); it asks again every poll interval. Nothing
+// of this is kept but in the record's step: an agent that takes the
+// rotation over waits again, from its takeover.
 func (r *run) wait(ctx context.Context) error {
 	if r.overlapFrom.IsZero() {
 		r.overlapFrom = r.a.clock.Now()
@@ -619,20 +628,32 @@ func (r *run) wait(ctx context.Context) error {
 	for {
 		now := r.a.clock.Now()
 		if !now.Before(end) {
-			n, err := r.inUse(ctx)
+			n, waiting, err := r.stillInUse(ctx)
 			if err != nil {
 				return err
 			}
-			if n <= 0 {
+			if n <= 0 && waiting == nil {
 				break
 			}
 			if !r.a.clock.Now().Before(deadline) {
-				r.a.log.WarnContext(ctx, "rotation overlap deadline passed with the old credential still in use; revoking",
-					"key", r.key, "rotation", r.rec.ID, "in_use", n)
+				if n > 0 {
+					r.a.log.WarnContext(ctx, "rotation overlap deadline passed with the old credential still in use; revoking",
+						"key", r.key, "rotation", r.rec.ID, "in_use", n)
+				}
+				if waiting != nil {
+					r.a.log.WarnContext(ctx, "rotation overlap deadline passed with consumers not serving the new version; revoking",
+						"key", r.key, "rotation", r.rec.ID, "consumers", waiting.Total, "waiting", len(waiting.Waiting), "why", waiting.Error())
+				}
 				break
 			}
-			r.a.log.InfoContext(ctx, "rotation waits for the old credential to go out of use",
-				"key", r.key, "rotation", r.rec.ID, "in_use", n)
+			if n > 0 {
+				r.a.log.InfoContext(ctx, "rotation waits for the old credential to go out of use",
+					"key", r.key, "rotation", r.rec.ID, "in_use", n)
+			}
+			if waiting != nil {
+				r.a.log.InfoContext(ctx, "rotation waits for consumers to serve the new version",
+					"key", r.key, "rotation", r.rec.ID, "consumers", waiting.Total, "waiting", len(waiting.Waiting), "why", waiting.Error())
+			}
 		}
 		now = r.a.clock.Now()
 		renewAt := r.leaseStart.Add(r.a.lease / 2)
@@ -656,10 +677,14 @@ func (r *run) wait(ctx context.Context) error {
 	return r.advance(ctx, secrets.StepOverlapped, nil)
 }
 
-// inUse asks the target how many consumers still use the old credential,
-// bounded by the lease like a step.
-func (r *run) inUse(ctx context.Context) (int, error) {
+// stillInUse asks the target how many consumers still use the old
+// credential and, with WithConsumers, which consumers do not serve the
+// version current in the store yet (nil when all do), bounded by the lease
+// like a step. A consumer that does not answer within the step's share of
+// the lease counts as not switched; the rotation goes on waiting.
+func (r *run) stillInUse(ctx context.Context) (int, *ConsumersError, error) {
 	var n int
+	var waiting *ConsumersError
 	err := r.bounded(ctx, func(_, act context.Context) error {
 		v, err := r.a.src.Fetch(act, r.key)
 		if err == nil {
@@ -674,9 +699,24 @@ func (r *run) inUse(ctx context.Context) (int, error) {
 			}
 			return r.unfinished(err)
 		}
+		if r.a.consumers == nil {
+			return nil
+		}
+		replaced := v.Previous
+		if replaced.Version() != r.rec.From {
+			replaced = secrets.Secret{}
+		}
+		if err := r.a.consumers.Check(act, r.key, v.Current, replaced); err != nil {
+			if ctx.Err() != nil {
+				return r.unfinished(ctx.Err())
+			}
+			if !errors.As(err, &waiting) {
+				waiting = &ConsumersError{Key: r.key, Err: err}
+			}
+		}
 		return nil
 	})
-	return n, err
+	return n, waiting, err
 }
 
 func (r *run) revoke(ctx, act context.Context) error {

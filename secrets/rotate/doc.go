@@ -29,7 +29,9 @@
 //  6. overlapped: at least the overlap has passed (WithOverlap, no less
 //     than 3 × the consumers' TTL) and, where the target can tell
 //     (Target.InUse: PostgreSQL sessions), nothing uses the old credential
-//     any more, or the deadline has passed (WithOverlapDeadline).
+//     any more and, with WithConsumers, every consumer's status endpoint
+//     reports the new version; or the deadline has passed
+//     (WithOverlapDeadline), and the Agent revokes anyway, with a warning.
 //  7. done: the old credential is revoked (Target.Revoke; for a JWT key, the
 //     previous version is removed from the store).
 //
@@ -88,6 +90,30 @@
 // value after another agent rolled the rotation back. And Rotation.Expires
 // in the record is written for people: agents never compare it with their
 // own clocks (nor use Rotation.Locked).
+//
+// # Consumers
+//
+// The overlap is a bound computed from the consumers' TTL; WithConsumers
+// replaces the guess with an answer. Each server serves its Store's
+// secrets.Store.StatusHandler, and the Agent, past the overlap, reads every
+// one's secrets.StatusDocument each poll interval until all of them report
+// the promoted version of the key as the version they serve:
+//
+//	agent, err := rotate.New(src, target, time.Minute, rotate.WithConsumers(rotate.Consumers{
+//		Endpoints: rotate.StaticEndpoints("http://10.0.0.5:9090/status", "http://10.0.0.6:9090/status"),
+//		Key:       func(string) string { return "file:///var/run/secrets/app/db.json" },
+//	}))
+//
+// Endpoints is called at every poll (ResolvedEndpoints follows a headless
+// Service's pods; a function of one's own can ask the Kubernetes API for a
+// label selector); Key maps the Agent's key to the consumers' name for it;
+// Version maps the promoted value to the id the consumers report, where
+// they read a copy (ContentVersionOf). Why a consumer does not count (it
+// cannot be reached, answers a status other than 200 or a malformed
+// document, lacks the key, still serves the old version) is a
+// *ConsumerError, logged at each poll; past the deadline the Agent revokes
+// as it does when Target.InUse still counts sessions, with a warning that
+// names those consumers.
 //
 // # Targets
 //
