@@ -278,8 +278,10 @@ func WithOverlap(window time.Duration) Option {
 // the wait join the reload that waits. Close, the end of ReloadOnSignal's
 // context and its stop function end the wait, and no reload follows.
 // Explicit calls of Reload are never delayed: a caller that asks for a
-// reload gets it at once. The default, 0, spreads nothing; a negative window
-// makes New fail.
+// reload gets it at once. The spread comes once, before a reload's first
+// attempt; a signalled reload that the backend throttled is retried after
+// the Store's backoff instead (see ReloadOnSignal). The default, 0, spreads
+// nothing; a negative window makes New fail.
 func WithReloadSpread(window time.Duration) Option {
 	return func(c *config) error {
 		if window < 0 {

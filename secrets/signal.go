@@ -2,6 +2,7 @@ package secrets
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -35,6 +36,16 @@ var (
 // With WithReloadSpread, each reload first waits a random part of the
 // spread window on the Store's clock; the signals that arrive during that
 // wait join the reload that waits, and cost nothing more.
+//
+// A reload that fails only because the backend throttled or was unavailable
+// (every key that failed, failed with ErrTransient) is tried again, up to
+// four times, each after the Store's failure backoff (WithBackoff: the n-th
+// retry waits a random time below min·2ⁿ⁻¹, at most max) on its clock; the
+// signals that arrive during such a wait join the retry. A reload that
+// fails otherwise (a key not found, refused, rejected by a validator) is
+// not retried: the next signal, or the background refresh of the keys that
+// failed, tries again. Waits end, without a reload, when ctx ends, the
+// Store closes or stop is called.
 //
 // The outcome of each reload is logged through the Store's logger. stop
 // stops relaying the signals and waits for the goroutine to return; it is
@@ -75,40 +86,79 @@ func ReloadOnSignal(ctx context.Context, store *Store, sigs ...os.Signal) (stop 
 	}
 }
 
+// signalRetries bounds the retries of a reload started by a signal that
+// failed only with ErrTransient.
+const signalRetries = 4
+
 // reloadOnSignal runs the reload that sig asked for: it waits its part of
-// the spread window, takes in the signals that arrived meanwhile, reloads
-// and logs the outcome. It reports false when ctx ended or the Store closed
-// before the reload could start.
+// the spread window, takes in the signals that arrived meanwhile, reloads,
+// retries a reload that failed only with ErrTransient after the Store's
+// backoff, up to signalRetries times, and logs the outcome. It reports false
+// when ctx ended or the Store closed while it waited.
 func (s *Store) reloadOnSignal(ctx context.Context, ch <-chan os.Signal, sig os.Signal) bool {
 	if w := s.cfg.reloadSpread; w > 0 {
-		if !s.sleep(ctx, time.Duration(s.rand()*float64(w))) {
+		d := time.Duration(s.rand() * float64(w))
+		t := s.clock.NewTimer(d)
+		s.log.LogAttrs(ctx, slog.LevelDebug, "secrets: reload on signal spread",
+			slog.String("signal", sig.String()), slog.Duration("wait", d))
+		if !s.wait(ctx, t) {
 			return false
 		}
 	}
-	// A signal that arrived during the wait is served by the reload
-	// about to start, which starts after it.
-	select {
-	case <-ch:
-	default:
+	for attempt := 1; ; attempt++ {
+		// A signal that arrived during a wait is served by the reload
+		// about to start, which starts after it.
+		select {
+		case <-ch:
+		default:
+		}
+		err := s.Reload(ctx)
+		switch {
+		case err == nil:
+			s.log.LogAttrs(ctx, slog.LevelInfo, "secrets: reloaded on signal",
+				slog.String("signal", sig.String()), slog.Int("attempts", attempt))
+			return true
+		case ctx.Err() != nil:
+			return true
+		case attempt > signalRetries || !onlyTransient(err):
+			s.log.LogAttrs(ctx, slog.LevelWarn, "secrets: reload on signal failed",
+				slog.String("signal", sig.String()), slog.Int("attempts", attempt), slog.String("error", err.Error()))
+			return true
+		}
+		d := s.backoff(attempt)
+		t := s.clock.NewTimer(d)
+		s.log.LogAttrs(ctx, slog.LevelWarn, "secrets: reload on signal failed; retrying",
+			slog.String("signal", sig.String()), slog.Int("attempts", attempt),
+			slog.Duration("retry_in", d), slog.String("error", err.Error()))
+		if !s.wait(ctx, t) {
+			return false
+		}
 	}
-	err := s.Reload(ctx)
-	switch {
-	case err == nil:
-		s.log.LogAttrs(ctx, slog.LevelInfo, "secrets: reloaded on signal", slog.String("signal", sig.String()))
-	case ctx.Err() == nil:
-		s.log.LogAttrs(ctx, slog.LevelWarn, "secrets: reload on signal failed",
-			slog.String("signal", sig.String()), slog.String("error", err.Error()))
-	}
-	return true
 }
 
-// sleep waits d on the Store's clock. It reports false, at once, when ctx
-// ends or the Store closes first.
-func (s *Store) sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil && s.ctx.Err() == nil
+// onlyTransient reports whether err is a reload's failure of one key or
+// more, each with ErrTransient: the same reload may succeed later.
+func onlyTransient(err error) bool {
+	var re *ReloadError
+	if !errors.As(err, &re) {
+		return false
 	}
-	t := s.clock.NewTimer(d)
+	n := 0
+	for _, ke := range re.Errors {
+		if ke == nil {
+			continue
+		}
+		if !errors.Is(ke, ErrTransient) {
+			return false
+		}
+		n++
+	}
+	return n > 0
+}
+
+// wait waits for t, armed on the Store's clock, to fire. It stops t and
+// reports false, at once, when ctx ends or the Store closes first.
+func (s *Store) wait(ctx context.Context, t Timer) bool {
 	defer t.Stop()
 	select {
 	case <-t.C():
