@@ -23,6 +23,15 @@
 //	ROTOR_ADMIN_DSN=postgres://admin:...@db:5432/app \
 //	  rotator -secrets /etc/app -db postgres://db:5432/app -roles app_a,app_b -every 720h -sighup-pidfile /run/app.pid
 //
+// With -consumer or -consumer-dns it revokes the old credential only once
+// every server's status endpoint (secrets.Store.StatusHandler; the -status
+// flag of examples/mcpserver) reports the new version, or the overlap
+// deadline has passed (see rotate.WithConsumers):
+//
+//	rotator -vault 'secret/mcp/server?field=db.json' -db postgres://db:5432/app -ttl 1m \
+//	  -consumer-dns http://mcpserver-status.mcp.svc.cluster.local:9090/status \
+//	  -consumer-key file:///var/run/secrets/rotor/db.json -consumer-version content
+//
 // With -vault, the Vault address, token and TLS settings come from the
 // environment exactly as the vault command takes them (VAULT_ADDR,
 // VAULT_TOKEN, VAULT_NAMESPACE, VAULT_CACERT, ...; see
@@ -38,9 +47,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -105,6 +116,22 @@ VAULT_CACERT, ...), never from flags. The token needs, on the secret and
 its .rotation record: data create/read/update, metadata read/patch, delete
 update (see package sources/vault).
 
+Consumers (-consumer URL, -consumer-dns URL): the servers' status endpoints
+(secrets.Store.StatusHandler; examples/mcpserver -status ADDR serves one at
+/status). Past the overlap the rotator reads each one every -poll and revokes
+the old credential only once all of them report the new version of the key,
+or -overlap-deadline has passed (then it revokes anyway and logs, as a
+warning, which servers had not switched and why). -consumer names one
+endpoint; -consumer-dns names a host that resolves to every server (a
+Kubernetes headless Service with publishNotReadyAddresses), looked up again
+at every poll. -consumer-key is the key as the servers' Stores name it
+(default: file://FILE for -secrets, vault://PATH for -vault), and
+-consumer-version says how they read it: "id" (default) when they read the
+same file or the same Vault secret through rotor, "content" when they read
+a copy of the value as a file (a Kubernetes Secret volume, a CSI mount, a
+file Vault Agent renders), "content:FIELD" when the file holds one field of
+it.
+
 A rotator that finds a rotation recorded (by another rotator, or by one
 that was killed, whatever its -owner) watches the record for -lease first:
 if the record is saved meanwhile, its rotator is alive and this one exits
@@ -124,7 +151,7 @@ password. Needs $ROTOR_ADMIN_DSN.
 
 Usage:
   rotator -secrets DIR -db URL -ttl DURATION [flags]
-  rotator -vault PATH  -db URL -ttl DURATION [flags]
+  rotator -vault PATH[?field=NAME] -db URL -ttl DURATION [flags]
 
 Exactly one of -secrets and -vault.
 
@@ -166,6 +193,10 @@ type options struct {
 	lease        time.Duration
 	poll         time.Duration
 	passwordSize int
+	consumers    []string // status endpoints
+	consumerDNS  []string // status endpoint URLs whose host resolves to every server
+	consumerKey  string
+	consumerVer  string
 }
 
 func main() {
@@ -187,19 +218,29 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	}
 	fs.StringVar(&o.dir, "secrets", "", "directory holding the credentials file (the servers' -secrets directory); required")
 	fs.StringVar(&o.key, "key", "db.json", "name of the credentials file in -secrets")
-	fs.StringVar(&o.vaultPath, "vault", "", "instead of -secrets: the KV v2 path of the credentials secret as \"vault kv get\" takes it, mount first, e.g. secret/mcp/db; Vault's address and token come from $VAULT_ADDR and $VAULT_TOKEN")
+	fs.StringVar(&o.vaultPath, "vault", "", "instead of -secrets: the KV v2 path of the credentials secret as \"vault kv get\" takes it, mount first, e.g. secret/mcp/db, or secret/mcp/server?field=db.json for a field holding the credentials' JSON; Vault's address and token come from $VAULT_ADDR and $VAULT_TOKEN")
 	fs.StringVar(&o.dbURL, "db", "", "PostgreSQL URL without credentials, e.g. postgres://db:5432/app?sslmode=require; the rotator logs in with the file's credentials to verify them; required")
 	fs.StringVar(&roles, "roles", "", "two roles to alternate between, e.g. app_a,app_b (default: rotate the single role named in the file)")
 	fs.DurationVar(&o.ttl, "ttl", 0, "the servers' refresh interval (their Store TTL, mcpserver's -ttl): how late a server may pick up a new password; required")
 	fs.DurationVar(&o.overlap, "overlap", 0, "how long the old password keeps working after the new one is promoted (default and minimum: 3 x -ttl)")
-	fs.DurationVar(&o.deadline, "overlap-deadline", 0, "the longest wait for sessions of the old credential to end before it is revoked anyway (default: 4 x -overlap)")
+	fs.DurationVar(&o.deadline, "overlap-deadline", 0, "the longest wait, after the promotion, for sessions of the old credential to end and every -consumer to report the new version, before the old credential is revoked anyway, with a warning (default: 4 x -overlap)")
 	fs.DurationVar(&o.every, "every", 0, "rotate whenever the password is older than this, until stopped (e.g. 720h); 0 rotates once and exits")
 	fs.DurationVar(&o.jitter, "jitter", 0, "with -every: rotate up to this much earlier, at random, so that many files do not rotate at once")
 	fs.StringVar(&o.pidFile, "sighup-pidfile", "", "file holding the PID of a server to send SIGHUP once the new password is promoted, so it reloads at once")
 	fs.StringVar(&o.owner, "owner", "", "the name this rotator records as the owner of a rotation, for the record and the logs (default: host/pid/random). It grants nothing: a rotator started again under the same name waits -lease before it resumes, like any other, since a name cannot prove that the earlier process stopped")
 	fs.DurationVar(&o.lease, "lease", rotate.DefaultLease, "how long a recorded rotation keeps other rotators out after its rotator stops saving it (it crashed): a rotator finding one watches it this long before taking it over. Each step (a login, an ALTER ROLE) must finish within 3/4 of it")
-	fs.DurationVar(&o.poll, "poll", rotate.DefaultPollInterval, "during the overlap, how often to check whether sessions of the old credential remain")
+	fs.DurationVar(&o.poll, "poll", rotate.DefaultPollInterval, "during the overlap, how often to check whether sessions of the old credential remain and to ask the -consumer endpoints")
 	fs.IntVar(&o.passwordSize, "password-length", 0, "length of the new passwords, at least 16 (default 32)")
+	fs.Func("consumer", "a server's status endpoint, e.g. http://10.0.0.5:9090/status (repeatable): revoke the old credential only once every one reports the new version, or -overlap-deadline has passed", func(v string) error {
+		o.consumers = append(o.consumers, v)
+		return nil
+	})
+	fs.Func("consumer-dns", "a status endpoint URL whose host name resolves to every server, e.g. http://mcpserver-status.mcp.svc.cluster.local:9090/status for a headless Service (repeatable); looked up again at every poll", func(v string) error {
+		o.consumerDNS = append(o.consumerDNS, v)
+		return nil
+	})
+	fs.StringVar(&o.consumerKey, "consumer-key", "", "the key as the servers' Stores name it in their status documents, e.g. file:///var/run/secrets/rotor/db.json (default: file://FILE for -secrets, vault://PATH for -vault)")
+	fs.StringVar(&o.consumerVer, "consumer-version", "id", "how the servers read the key, so which version id they report: id (the same file or Vault secret, through rotor), content (a copy of the value as a file: a Secret volume, a CSI mount, a Vault Agent template), content:FIELD (a file holding one field)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -219,8 +260,8 @@ func parse(args []string, stderr io.Writer) (options, error) {
 		if keySet {
 			problems = append(problems, "-key goes with -secrets; with -vault the path names the secret")
 		}
-		if !strings.Contains(o.vaultPath, "/") || strings.ContainsAny(o.vaultPath, "?#") {
-			problems = append(problems, "-vault takes a KV v2 path, mount first, e.g. secret/mcp/db")
+		if !validVaultPath(o.vaultPath) {
+			problems = append(problems, "-vault takes a KV v2 path, mount first, e.g. secret/mcp/db, optionally with ?field=NAME to rotate one field holding the credentials' JSON")
 		}
 	}
 	if !filepath.IsLocal(o.key) {
@@ -240,6 +281,14 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.every < 0 || o.jitter < 0 || (o.every == 0 && o.jitter > 0) || (o.every > 0 && o.jitter >= o.every) {
 		problems = append(problems, "-jitter needs -every and must be shorter than it")
+	}
+	for _, u := range append(slices.Clone(o.consumers), o.consumerDNS...) {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			problems = append(problems, fmt.Sprintf("-consumer and -consumer-dns take absolute http or https URLs, not %q", u))
+		}
+	}
+	if _, err := consumerVersion(o.consumerVer); err != nil {
+		problems = append(problems, err.Error())
 	}
 	if len(problems) > 0 {
 		err := errors.New(strings.Join(problems, "; "))
@@ -285,6 +334,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if o.owner != "" {
 		opts = append(opts, rotate.WithOwner(o.owner))
+	}
+	if c, err := consumers(o, key, name); err != nil {
+		fmt.Fprintf(stderr, "rotator: %v\n", err)
+		return exitUsage
+	} else if c != nil {
+		opts = append(opts, rotate.WithConsumers(*c))
 	}
 	if url := getenv(WebhookEnv); url != "" {
 		opts = append(opts, rotate.WithNotify(rotate.Webhook(url, nil, 10*time.Second, log)))
@@ -348,6 +403,80 @@ func openStore(o options) (src secrets.Source, key, name string, err error) {
 		return nil, "", "", err
 	}
 	return f, o.key, filepath.Join(dir, o.key), nil
+}
+
+// validVaultPath says whether p is a KV v2 path, mount first, optionally
+// followed by ?field=NAME (a field holding the credentials' JSON; see
+// sources/vault).
+func validVaultPath(p string) bool {
+	p, query, hasQuery := strings.Cut(p, "?")
+	if !strings.Contains(p, "/") || strings.Contains(p, "#") {
+		return false
+	}
+	if !hasQuery {
+		return true
+	}
+	q, err := url.ParseQuery(query)
+	return err == nil && len(q) == 1 && len(q["field"]) == 1 && q.Get("field") != "" && !strings.Contains(query, "#")
+}
+
+// consumerVersion parses -consumer-version into a rotate.Consumers Version
+// function (nil: the id the rotator's source gives).
+func consumerVersion(mode string) (func(secrets.Secret) (string, error), error) {
+	switch field, isField := strings.CutPrefix(mode, "content:"); {
+	case mode == "id":
+		return nil, nil
+	case mode == "content":
+		return rotate.ContentVersionOf(""), nil
+	case isField && field != "":
+		return rotate.ContentVersionOf(field), nil
+	}
+	return nil, fmt.Errorf("-consumer-version %q: want id, content or content:FIELD", mode)
+}
+
+// consumers returns the consumer check of -consumer and -consumer-dns, or
+// nil without them. file is the credentials file's path (-secrets).
+func consumers(o options, key, file string) (*rotate.Consumers, error) {
+	if len(o.consumers) == 0 && len(o.consumerDNS) == 0 {
+		return nil, nil
+	}
+	var lists []func(context.Context) ([]string, error)
+	if len(o.consumers) > 0 {
+		lists = append(lists, rotate.StaticEndpoints(o.consumers...))
+	}
+	for _, u := range o.consumerDNS {
+		l, err := rotate.ResolvedEndpoints(u, nil)
+		if err != nil {
+			return nil, fmt.Errorf("-consumer-dns: %w", err)
+		}
+		lists = append(lists, l)
+	}
+	ckey := o.consumerKey
+	if ckey == "" {
+		ckey = "file://" + file
+		if o.vaultPath != "" {
+			ckey = "vault://" + key
+		}
+	}
+	version, err := consumerVersion(o.consumerVer)
+	if err != nil {
+		return nil, err
+	}
+	return &rotate.Consumers{
+		Endpoints: func(ctx context.Context) ([]string, error) {
+			var all []string
+			for _, l := range lists {
+				urls, err := l(ctx)
+				if err != nil {
+					return nil, err
+				}
+				all = append(all, urls...)
+			}
+			return all, nil
+		},
+		Key:     func(string) string { return ckey },
+		Version: version,
+	}, nil
 }
 
 // sighupOnPromote returns a notify function that sends SIGHUP to the
