@@ -88,6 +88,7 @@ type options struct {
 	printToken  tristate
 	readOnce    bool
 	metricsAddr string
+	statusAddr  string
 }
 
 // A tristate is a boolean flag that remembers whether it was set.
@@ -132,6 +133,7 @@ func main() {
 	flag.Var(&o.printToken, "print-token", "print a bearer token signed with the current key, for trying the server (default: on the embedded demo credentials only)")
 	flag.BoolVar(&o.readOnce, "read-once", false, "read the database credential once at start-up and never again (a baseline for the rotation drill; not for production)")
 	flag.StringVar(&o.metricsAddr, "metrics", "", "address to serve Prometheus metrics on, at /metrics (e.g. 127.0.0.1:9464; default: none)")
+	flag.StringVar(&o.statusAddr, "status", "", "address to serve the credentials' status on, at /status: version ids, never values; 503 while one cannot be served (a readiness probe; the rotator's -consumer) (e.g. 0.0.0.0:9090; default: none)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -287,6 +289,11 @@ func run(ctx context.Context, o options, log *slog.Logger, out io.Writer, ready 
 		return err
 	}
 	defer srv.Close()
+	stopStatus, err := startStatus(o.statusAddr, store, out)
+	if err != nil {
+		return err
+	}
+	defer stopStatus()
 
 	if o.stdio {
 		fmt.Fprintf(out, "serving MCP on stdin/stdout (pid %d): edit the files in %s, or send SIGHUP, to rotate\n", os.Getpid(), dir)
