@@ -141,7 +141,12 @@ type ReloadResult struct {
 	Reloads       int
 	Failed        int
 	FailedClasses map[string]int
-	Convergence   Convergence
+	// ReloadCalls counts the requests of the reloads themselves: each
+	// Store's requests after its last refresh outcome before the reload
+	// (or after the signal) until the reload's end. Traffic counts the
+	// polls that fall in the phase too.
+	ReloadCalls int
+	Convergence Convergence
 	// After is the traffic of the TTL that follows the last reload: every
 	// Store's next poll falls in it, at a phase the reload set.
 	After Traffic
@@ -242,8 +247,16 @@ type instance struct {
 	loadedAt  time.Time
 	refreshes []time.Time         // background and reload refresh outcomes
 	served    map[string]servedAt // by key: the last version rotated to
-	reloads   []secrets.ReloadEvent
-	reloadAt  []time.Time
+	reloads   []reloadMark
+}
+
+// A reloadMark is a reload a Store reported: when, and when the refresh
+// outcome before the reload's own came (zero if none), which bounds the
+// reload's requests from below.
+type reloadMark struct {
+	ev     secrets.ReloadEvent
+	at     time.Time
+	before time.Time
 }
 
 type servedAt struct {
@@ -356,8 +369,17 @@ func (f *fleet) observer(in *instance) secrets.Observer {
 		Reload: func(ev secrets.ReloadEvent) {
 			now := time.Now()
 			f.event(func() {
-				in.reloads = append(in.reloads, ev)
-				in.reloadAt = append(in.reloadAt, now)
+				// The reload reported its own outcomes just before: one a
+				// value, or only the failures when it failed.
+				own := ev.Keys
+				if ev.Err != nil {
+					own = ev.Failed
+				}
+				m := reloadMark{ev: ev, at: now}
+				if i := len(in.refreshes) - own - 1; i >= 0 {
+					m.before = in.refreshes[i]
+				}
+				in.reloads = append(in.reloads, m)
 			})
 		},
 	}
@@ -569,15 +591,21 @@ func (f *fleet) measureReload(ctx context.Context, k int) (ReloadResult, error) 
 	}
 	cfg.Progress("rotated key %d and sent SIGHUP; waiting for every reload", k)
 	reloaded := make(map[*instance]time.Time, len(f.inst))
+	spans := make(map[int][2]time.Time, len(f.inst)) // each reload's requests
 	err := f.waitFor(ctx, "every Store's reload", func() bool {
 		for _, in := range f.inst {
 			if _, ok := reloaded[in]; ok {
 				continue
 			}
-			for i, at := range in.reloadAt {
-				if !at.Before(signaled) {
-					reloaded[in] = at
-					ev := in.reloads[i]
+			for _, m := range in.reloads {
+				if !m.at.Before(signaled) {
+					reloaded[in] = m.at
+					lo := signaled
+					if m.before.After(lo) {
+						lo = m.before
+					}
+					spans[in.id] = [2]time.Time{lo, m.at}
+					ev := m.ev
 					res.Reloads++
 					if ev.Err != nil {
 						res.Failed++
@@ -600,7 +628,13 @@ func (f *fleet) measureReload(ctx context.Context, k int) (ReloadResult, error) 
 	}
 	res.Convergence = conv
 	end := time.Now()
-	res.Traffic = Measure(f.srv.Requests(), signaled, end)
+	log := f.srv.Requests()
+	res.Traffic = Measure(log, signaled, end)
+	for _, r := range log {
+		if sp, ok := spans[instanceOf(r)]; ok && r.Time.After(sp[0]) && !r.Time.After(sp[1]) {
+			res.ReloadCalls++
+		}
+	}
 
 	// The next poll of every Store falls within a TTL of its reload.
 	var last time.Time

@@ -89,13 +89,13 @@ func Table(reports []*Report) string {
 			r.Steady.Mean, r.Steady.Mean/r.Ideal, r.Steady.Peak, float64(r.Steady.Peak)/r.Ideal,
 			RandomPhasePeak(r.Ideal, r.Steady.Windows), r.CallsPerRound(), r.Startup.Peak, durations(r.Polling))
 	}
-	b.WriteString("\n| N | start | coordinated reload | calls/Store | peak req/s (1 s) | throttled | failed reloads | rotation → last Store: p50 / p99 / max | next polling round: peak req/s |\n")
+	b.WriteString("\n| N | start | coordinated reload | calls/reload | peak req/s (1 s) | throttled | failed reloads | rotation → last Store: p50 / p99 / max | next polling round: peak req/s |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range reports {
 		c := r.Config
 		for _, rr := range r.reloads() {
 			fmt.Fprintf(&b, "| %d | %s | %s | %.2f | %d | %d | %d of %d | %s | %d (%.2f ×) |\n",
-				c.Instances, c.StartMode(), rr.label(), float64(rr.Traffic.Requests)/float64(c.Instances),
+				c.Instances, c.StartMode(), rr.label(), float64(rr.ReloadCalls)/float64(max(1, rr.Reloads)),
 				rr.Traffic.Peak, rr.Traffic.Throttled, rr.Failed, rr.Reloads, durations(rr.Convergence),
 				rr.After.Peak, float64(rr.After.Peak)/r.Ideal)
 		}
