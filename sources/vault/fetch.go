@@ -55,7 +55,10 @@ func (s *Source) fetch(ctx context.Context, key string, known secrets.Versions, 
 	if err != nil {
 		return secrets.Result{Err: err}
 	}
-	if loc.version == 1 {
+	switch loc.version {
+	case engineDatabase:
+		return s.fetchDatabase(ctx, k, loc, known, conditional)
+	case 1:
 		return s.fetchV1(ctx, k, loc, known, conditional)
 	}
 	return s.fetchV2(ctx, k, loc, known, conditional)

@@ -67,8 +67,8 @@ func validPath(p string) bool {
 // type) for a message, cut to a bounded length and on one line.
 func quoteName(s string) string { return keyquote.Quote(s) }
 
-// location is where a key's secret lives: its KV mount, the engine's version
-// and the path within the mount.
+// location is where a key's secret lives: its mount, the engine's version
+// (KV 1 or 2, or engineDatabase) and the path within the mount.
 type location struct {
 	mount   string // without slashes at either end
 	rel     string
@@ -127,9 +127,9 @@ func (s *Source) locate(ctx context.Context, k secretKey) (location, error) {
 	mount, _ := sec.Data["path"].(string)
 	typ, _ := sec.Data["type"].(string)
 	mount = strings.Trim(mount, "/")
-	if typ != "kv" && typ != "generic" {
+	if typ != "kv" && typ != "generic" && typ != "database" {
 		return location{}, newError(secrets.ErrInvalid, "detect the mount of", k.path,
-			"mount "+quoteName(mount)+" is a "+quoteName(typ)+" secrets engine, not KV", nil)
+			"mount "+quoteName(mount)+" is a "+quoteName(typ)+" secrets engine, not KV or database", nil)
 	}
 	if mount == k.path {
 		return location{}, newError(secrets.ErrInvalid, "locate", k.path, "the key names a mount, not a secret", nil)
@@ -143,6 +143,9 @@ func (s *Source) locate(ctx context.Context, k secretKey) (location, error) {
 		if v, _ := opts["version"].(string); v == "2" {
 			version = 2
 		}
+	}
+	if typ == "database" {
+		version = engineDatabase
 	}
 	s.mountsMu.Lock()
 	s.mounts[mount] = version

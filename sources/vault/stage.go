@@ -43,6 +43,10 @@ func (s *Source) writable(ctx context.Context, op, key string) (secretKey, locat
 	if err != nil {
 		return k, loc, err
 	}
+	if loc.version == engineDatabase {
+		return k, loc, newError(secrets.ErrInvalid, op, k.path,
+			"the database secrets engine makes and rotates its own credentials: rotation needs a KV version 2 mount", errors.ErrUnsupported)
+	}
 	if loc.version != 2 {
 		return k, loc, newError(secrets.ErrInvalid, op, k.path,
 			"KV version 1 keeps no versions: rotation needs a KV version 2 mount", errors.ErrUnsupported)

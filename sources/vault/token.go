@@ -91,22 +91,29 @@ func (ss *session) retire() { ss.once.Do(func() { close(ss.retired) }) }
 // is set, it logs in again, once for all the requests that hit the same
 // rejected token, and runs fn once more with the new token.
 func (s *Source) do(ctx context.Context, fn func(c *api.Client) error) error {
+	_, err := s.doIn(ctx, fn)
+	return err
+}
+
+// doIn is do, and also returns the session whose token made the last
+// request (nil when there was none).
+func (s *Source) doIn(ctx context.Context, fn func(c *api.Client) error) (*session, error) {
 	sess, err := s.current(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	err = fn(sess.client)
 	if err == nil || s.auth == nil || statusOf(err) != http.StatusForbidden {
-		return err
+		return sess, err
 	}
 	if !s.tokenRejected(ctx, sess, err) {
-		return err // a policy that denies the path: the token is fine
+		return sess, err // a policy that denies the path: the token is fine
 	}
 	next, lerr := s.establish(ctx, sess)
 	if lerr != nil {
-		return lerr
+		return nil, lerr
 	}
-	return fn(next.client)
+	return next, fn(next.client)
 }
 
 // tokenRejected tells a 403 caused by the token (expired, revoked) from one

@@ -60,10 +60,11 @@ type Source struct {
 	onEvent      func(TokenEvent)
 	maxRetries   int
 	maxRetryWait time.Duration
-	declared     map[string]int // mount path → KV version, from WithMount
+	declared     map[string]int // mount path → KV version (or engineDatabase), from WithMount and WithDatabaseMount
+	db           *dbState       // the database secrets engine: options, dynamic credentials held
 
 	mountsMu sync.RWMutex
-	mounts   map[string]int // detected: mount path → KV version
+	mounts   map[string]int // detected: mount path → KV version, or engineDatabase
 
 	sess   atomic.Pointer[session]
 	flight singleflight.Group // "session": the one login (or first lookup) in flight
@@ -201,6 +202,7 @@ func New(client *api.Client, opts ...Option) (*Source, error) {
 		maxRetryWait: DefaultMaxRetryWait,
 		declared:     map[string]int{},
 		mounts:       map[string]int{},
+		db:           newDBState(),
 	}
 	for _, o := range opts {
 		if o == nil {
@@ -247,9 +249,11 @@ func NewFromEnv(opts ...Option) (*Source, error) {
 // Close stops the source's background work: the renewal of its token and any
 // login in flight. It waits for them to return; a renewal call in flight is
 // bounded by 15 seconds. Tokens the source logged in for are not revoked;
-// they expire with their TTL. After Close, Fetch, FetchIfChanged and the
-// writes fail with an error wrapping secrets.ErrClosed. A second Close does nothing and
-// returns nil.
+// they expire with their TTL. Nor are the leases of dynamic database
+// credentials, unless WithRevokeOnClose says so: then Close first revokes
+// them (15 seconds at most, all told) and returns the failures it met. After
+// Close, Fetch, FetchIfChanged and the writes fail with an error wrapping
+// secrets.ErrClosed. A second Close does nothing and returns nil.
 func (s *Source) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -258,9 +262,10 @@ func (s *Source) Close() error {
 	}
 	s.closed = true
 	s.mu.Unlock()
+	err := s.revokeLeases()
 	s.cancel()
 	s.wg.Wait()
-	return nil
+	return err
 }
 
 // enter registers work that Close waits for, unless the source is closed.
