@@ -46,12 +46,15 @@ type job struct {
 
 // fetch runs the jobs against their sources, at most cfg.concurrency at once,
 // batching where a source can. With conditional set, jobs carry what the
-// Store holds so a source may answer Unchanged.
+// Store holds so a source may answer Unchanged. Without it, jobs carry
+// nothing, except forced ones (a reload's), which keep what the Store holds
+// for a BatchFetcher to build on (see Request.Forced); a forced job that
+// does not go to FetchMany is fetched with Fetch.
 func (s *Store) fetch(ctx context.Context, jobs []*job, conditional bool) {
 	bySrc := map[Source][]*job{}
 	var order []Source
 	for _, j := range jobs {
-		if !conditional {
+		if !conditional && !j.req.Forced {
 			j.req.Known = Versions{}
 		}
 		if _, ok := bySrc[j.b.src]; !ok {
@@ -77,6 +80,7 @@ func (s *Store) fetch(ctx context.Context, jobs []*job, conditional bool) {
 					reqs[i] = j.req
 				}
 				res := s.callBatch(ctx, bf, reqs)
+				s.refuseUnchanged(ctx, src, bf, js, res)
 				done := s.tick()
 				for i, j := range js {
 					j.res, j.done = res[i], done
@@ -95,6 +99,33 @@ func (s *Store) fetch(ctx context.Context, jobs []*job, conditional bool) {
 	_ = g.Wait()
 	for _, j := range jobs {
 		j.check(s.ctx)
+	}
+}
+
+// refuseUnchanged asks again, without what the Store holds, for the keys
+// whose forced request the source answered Unchanged (a source written
+// before Request.Forced existed): that answer says the source did not read
+// the value again, which a reload must. The new answers replace the old in
+// res.
+func (s *Store) refuseUnchanged(ctx context.Context, src Source, bf BatchFetcher, js []*job, res []Result) {
+	var again []int
+	for i, j := range js {
+		if j.req.Forced && res[i].Unchanged {
+			j.req = Request{Key: j.req.Key}
+			again = append(again, i)
+		}
+	}
+	switch {
+	case len(again) == 1:
+		res[again[0]] = s.callFetch(ctx, src, js[again[0]].req.Key)
+	case len(again) > 1:
+		reqs := make([]Request, len(again))
+		for n, i := range again {
+			reqs[n] = js[i].req
+		}
+		for n, r := range s.callBatch(ctx, bf, reqs) {
+			res[again[n]] = r
+		}
 	}
 }
 

@@ -7,13 +7,24 @@ import (
 
 // Reload fetches every key the Store holds, runs the validators on the values
 // that changed, and then applies all of them in one atomic swap or none of
-// them: a reader never sees half a reload. If any key fails to fetch or is
-// rejected, nothing changes and the error is a *ReloadError naming the keys
-// that failed (never their values); their failures are also recorded in their
-// Status and back off as a failed refresh would. Keys whose first load failed
-// are not part of a reload; they are retried in the background. A first
-// load under way when Reload is called is waited for, and its value fetched
-// again with the others.
+// them: a reader never sees half a reload.
+//
+// Reload reads every current value from its source again, whatever the
+// Store holds. Where a source fetches many keys at once (a BatchFetcher,
+// such as AWS Secrets Manager's BatchGetSecretValue), the keys of that
+// source go to it in one call, as forced requests (see Request.Forced): the
+// source reads the current values again and keeps the previous and pending
+// versions the Store holds only where it sees that the current version did
+// not move. A reload of unchanged keys then costs about what a background
+// refresh round costs. Every value that differs from the one served, under
+// the same version id or not, goes through the validators.
+//
+// If any key fails to fetch or is rejected, nothing changes and the error
+// is a *ReloadError naming the keys that failed (never their values); their
+// failures are also recorded in their Status and back off as a failed
+// refresh would. Keys whose first load failed are not part of a reload;
+// they are retried in the background. A first load under way when Reload is
+// called is waited for, and its value fetched again with the others.
 //
 // A value that changes while the reload's validators run (a concurrent
 // Refresh applies a newer one, a key starts being served from it) is
@@ -28,6 +39,9 @@ import (
 // caller sees a round that started after it asked. The round runs on the
 // Store's context; ctx bounds only this caller's wait, and its error is
 // returned as it is when it ends first.
+//
+// Reload starts at once: WithReloadSpread delays only the reloads that
+// ReloadOnSignal starts, and only those are retried after a throttle.
 func (s *Store) Reload(ctx context.Context) error {
 	err := s.coalesce(ctx, "reload", s.reloadOnce)
 	if err == ErrClosed {
@@ -55,7 +69,7 @@ func (s *Store) reloadOnce() error {
 			return &Error{Op: "reload", Err: ErrClosed}
 		}
 	}
-	jobs := s.newJobs(nil)
+	jobs := s.reloadJobs()
 	s.fetch(s.ctx, jobs, false)
 	jobs, failed := s.settle(s.ctx, jobs, true)
 	if s.ctx.Err() != nil {
@@ -80,20 +94,27 @@ func (s *Store) reloadOnce() error {
 	return nil
 }
 
-// newJobs starts a fetch of each named value that is loaded, or of every
-// loaded value when bases is nil.
+// reloadJobs starts a forced fetch of every loaded value: one that carries
+// what the Store holds, for a BatchFetcher to build on, and that must read
+// the current value again (see Request.Forced).
+func (s *Store) reloadJobs() []*job {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	jobs := make([]*job, 0, len(s.bases))
+	for _, b := range s.bases {
+		if b.loaded {
+			j := b.newJob(s.tick(), true)
+			j.req.Forced = true
+			jobs = append(jobs, j)
+		}
+	}
+	return jobs
+}
+
+// newJobs starts a fetch of each named value that is loaded.
 func (s *Store) newJobs(bases []string) []*job {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if bases == nil {
-		jobs := make([]*job, 0, len(s.bases))
-		for _, b := range s.bases {
-			if b.loaded {
-				jobs = append(jobs, b.newJob(s.tick(), false))
-			}
-		}
-		return jobs
-	}
 	jobs := make([]*job, 0, len(bases))
 	for _, base := range bases {
 		if b := s.bases[base]; b != nil && b.loaded {

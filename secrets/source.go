@@ -29,9 +29,31 @@ type Source interface {
 // that a source able to tell cheaply that nothing changed can say so.
 type Request struct {
 	Key string
-	// Known is what the Store holds for Key; zero on a first load or a
-	// forced reload.
+	// Known is what the Store holds for Key: set in the requests of
+	// background polling and of Reload, zero on a first load and on
+	// Refresh.
 	Known Versions
+	// Forced marks the requests of a reload (Store.Reload), which the
+	// Store sends to FetchMany only, with Known set: the caller asked to
+	// bypass what the Store holds. The answer to a forced request must not
+	// be Unchanged, and its Current must be read from the backend again,
+	// value included. Its Previous and Pending may be those of Known only
+	// where what the source read for this request shows that the current
+	// version is still Known.Current's (the same version id) and nothing
+	// it read contradicts them; where the current version moved, the
+	// source reads the other versions again, as for a request without
+	// Known. A reload of unchanged keys then costs what a batch of
+	// current values costs, not a full read of every key.
+	//
+	// A BatchFetcher written before Forced existed ignores it and may
+	// answer Unchanged: the Store does not take that answer for a forced
+	// request. It asks again for those keys without Known and without
+	// Forced, in one more FetchMany call (Fetch for a single key), so a
+	// reload through such a source still reads every value from the
+	// backend, at the cost of that second call. The simplest way for a
+	// source to honour Forced is to treat a forced request as one without
+	// Known.
+	Forced bool
 }
 
 // A Result answers one Request.
@@ -40,14 +62,17 @@ type Result struct {
 	// Unchanged reports that the versions are still those of Known: the
 	// Store keeps its values and only notes that they are current (and
 	// Versions.RefreshBy, if the source sets it). A source may set it only
-	// when Known.Current is not zero.
+	// when Known.Current is not zero, and not for a forced request (see
+	// Request.Forced).
 	Unchanged bool
 	Err       error
 }
 
 // A BatchFetcher fetches many keys in as few backend calls as it can (AWS
-// BatchGetSecretValue, for instance). The Store uses it for refresh rounds and
-// reloads that touch more than one key of the source.
+// BatchGetSecretValue, for instance). The Store uses it for refresh rounds,
+// Refresh and reloads that touch more than one key of the source: a round's
+// requests carry Known, a Refresh's do not, and a reload's carry Known and
+// are Forced.
 //
 // FetchMany returns exactly one Result per Request, in the same order. A
 // failure of the whole call is reported in every Result. Like Fetch, it may
@@ -59,7 +84,8 @@ type BatchFetcher interface {
 
 // A ChangeDetector can tell cheaply whether a key changed since the versions
 // the Store holds (a metadata read, a stat) and fetch values only when it did.
-// The Store uses it for background polling; Reload always fetches in full.
+// The Store uses it for background polling only; Refresh and Reload call
+// Fetch, or FetchMany (see Request.Forced), instead.
 // Like Fetch, it may run concurrently with the source's other methods, must
 // honour ctx and must not call the Store's Close.
 type ChangeDetector interface {

@@ -27,7 +27,9 @@
 // capabilities the source implements (BatchFetcher, ChangeDetector, Watcher):
 // fetch, not found, a new version seen after an update, the previous version
 // kept, context cancellation, concurrent use, values not aliased, typed
-// errors that hold no value, change notices from a Watcher, and a Store over
+// errors that hold no value, a reload's forced requests answered with values
+// read again (secrets.Request.Forced), change notices from a Watcher, and a
+// Store over
 // the source picking up a rotation on Refresh and on its own background poll.
 // A source that writes (secrets.Stager, secrets.RotationRecorder,
 // secrets.PreviousRemover) is also checked on its writes: conditional and
@@ -103,6 +105,7 @@ func Run(t *testing.T, cfg Config) {
 		{"Concurrent", testConcurrent},
 		{"NotAliased", testNotAliased},
 		{"BatchFetcher", testBatch},
+		{"BatchFetcherForced", testBatchForced},
 		{"ChangeDetector", testDetector},
 		{"Watcher", testWatcher},
 		{"Store", testStore},
@@ -352,6 +355,55 @@ func testBatch(t *testing.T, cfg Config) {
 	}
 	if res[1].Err != nil || res[1].Unchanged || res[1].Versions.Current.Reveal() != "two-bis" {
 		t.Fatalf("changed key: unchanged=%v err=%v", res[1].Unchanged, res[1].Err)
+	}
+}
+
+// testBatchForced checks the answers to a reload's forced requests, given
+// known versions under the right version ids but with other values (a cache
+// gone wrong): never Unchanged, the current value read from the backend, and
+// where the current version moved, the previous one read again too.
+func testBatchForced(t *testing.T, cfg Config) {
+	src, h := cfg.New(t)
+	b, ok := src.(secrets.BatchFetcher)
+	if !ok {
+		t.Log("source is not a BatchFetcher")
+		return
+	}
+	set(t, cfg, h, "f1", "one")
+	set(t, cfg, h, "f2", "two")
+	k1, k2 := h.Key("f1"), h.Key("f2")
+	v1, v2 := fetch(t, src, k1), fetch(t, src, k2)
+	stale := func(key string, v secrets.Versions) secrets.Versions {
+		out := secrets.Versions{Current: secrets.NewSecretString(key, v.Current.Version(), "stale-cache")}
+		if !v.Previous.IsZero() {
+			out.Previous = secrets.NewSecretString(key, v.Previous.Version(), "stale-cache")
+		}
+		return out
+	}
+	set(t, cfg, h, "f2", "two-bis")
+	res := b.FetchMany(ctxT(t), []secrets.Request{
+		{Key: k1, Known: stale(k1, v1), Forced: true},
+		{Key: k2, Known: stale(k2, v2), Forced: true},
+	})
+	if len(res) != 2 {
+		t.Fatalf("FetchMany returned %d results for 2 requests", len(res))
+	}
+	for i, want := range []string{"one", "two-bis"} {
+		r := res[i]
+		switch {
+		case r.Err != nil:
+			t.Fatalf("forced request %d: %v", i, r.Err)
+		case r.Unchanged:
+			t.Fatalf("forced request %d answered Unchanged: a forced request must read the value again (see secrets.Request.Forced)", i)
+		case r.Versions.Current.Reveal() != want:
+			t.Fatalf("forced request %d: Current is not the backend's value (the known one was returned?)", i)
+		}
+	}
+	if r := res[0]; r.Versions.Current.Version() != v1.Current.Version() {
+		t.Fatalf("unchanged key: version %q, want %q", r.Versions.Current.Version(), v1.Current.Version())
+	}
+	if cfg.KeepsPrevious && res[1].Versions.Previous.Reveal() != "two" {
+		t.Fatal("changed key: Previous is not the backend's former value; where the current version moved, the known versions must not be reused")
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -17,16 +18,33 @@ import (
 )
 
 // FetchMany fetches many keys in few calls; the Store uses it for refresh
-// rounds and reloads of more than one key. Keys that track AWSCURRENT (no
-// query) are read with BatchGetSecretValue, up to MaxBatchSize secrets a
-// call. For a request with known versions whose AWSCURRENT still has the
-// known VersionId the answer is Unchanged, so a round over unchanged secrets
-// costs one call per twenty. For the others FetchMany asks DescribeSecret
-// which versions carry AWSPREVIOUS and AWSPENDING, one call each, and reads
-// those it does not hold by VersionId. Keys with a query, keys whose known
-// versions include a pending one (a batch sees AWSCURRENT only, and could not
-// tell that it was discarded), a lone key, and keys the batch left
-// unanswered are polled one by one as FetchIfChanged and Fetch do.
+// rounds, Refresh and reloads of more than one key. Keys that track
+// AWSCURRENT (no query) are read with BatchGetSecretValue, up to
+// MaxBatchSize secrets a call. For a request with known versions whose
+// AWSCURRENT still has the known VersionId the answer is Unchanged, so a
+// round over unchanged secrets costs one call per twenty. For the others
+// FetchMany asks DescribeSecret which versions carry AWSPREVIOUS and
+// AWSPENDING, one call each, and reads those it does not hold by VersionId.
+// Keys with a query, keys whose known versions include a pending one (a
+// batch sees AWSCURRENT only, and could not tell that it was discarded), a
+// lone key, and keys the batch left unanswered are polled one by one as
+// FetchIfChanged and Fetch do.
+//
+// A forced request (a reload's; see secrets.Request.Forced) is never
+// answered Unchanged. Its AWSCURRENT is the value BatchGetSecretValue has
+// just returned. Where that version is the known current one, and its
+// staging labels agree with the known versions (AWSCURRENT, and not
+// AWSPREVIOUS), the known previous version is kept beside it without
+// another call: a reload of 100 unchanged secrets costs the 5 calls of a
+// round. Where AWSCURRENT moved, or its labels disagree, nothing known is
+// reused: DescribeSecret names the versions and each one not just read is
+// read by VersionId, two calls for a rotated secret. A batch sees the labels
+// of the AWSCURRENT version only, so a reload does not see AWSPREVIOUS moved
+// or removed (RemovePrevious) while AWSCURRENT stayed, nor a pending version
+// staged meanwhile; a Refresh of the key, a single-key poll and the Store's
+// refresh after an authentication failure read all three labels. Forced
+// requests that cannot be batched (a query, a known pending version, a lone
+// key, a throttled batch) are read in full, as Fetch does.
 //
 // Failures are per key. An entry of the response's Errors becomes the error
 // of its key (ResourceNotFoundException → secrets.ErrNotFound,
@@ -178,12 +196,19 @@ func (s *Source) batchChunk(ctx context.Context, reqs []secrets.Request, items [
 			}
 			done[n] = true
 			cur, err := newSecret(it.r, e.VersionId, e.SecretString, e.SecretBinary)
-			known := reqs[it.i].Known
+			req := reqs[it.i]
+			known := req.Known
 			switch {
 			case err != nil:
 				res[it.i].Err = err
-			case !known.Current.IsZero() && known.Current.Version() == cur.Version():
+			case known.Current.IsZero() || known.Current.Version() != cur.Version():
+				follow = append(follow, followUp{i: it.i, r: it.r, cur: cur, stages: e.VersionStages})
+			case !req.Forced:
 				res[it.i] = secrets.Result{Unchanged: true}
+			case stagesAgree(e.VersionStages):
+				// A reload: the value just read, with the versions known
+				// beside the current one, which has not moved.
+				res[it.i] = secrets.Result{Versions: secrets.Versions{Current: cur, Previous: known.Previous}}
 			default:
 				follow = append(follow, followUp{i: it.i, r: it.r, cur: cur, stages: e.VersionStages})
 			}
@@ -205,6 +230,20 @@ func (s *Source) batchChunk(ctx context.Context, reqs []secrets.Request, items [
 		}
 	}
 	return follow
+}
+
+// stagesAgree reports whether the staging labels a batch returned for the
+// AWSCURRENT version of a secret agree with known versions whose current one
+// has the same VersionId and which hold no pending version (a batch takes no
+// such key): AWSCURRENT is among them (an empty list says nothing), and
+// AWSPREVIOUS is not, since the known previous version is another one.
+// AWSPENDING there is a rotation that ended, which leaves no pending
+// version.
+func stagesAgree(stages []string) bool {
+	if slices.Contains(stages, stagePrevious) {
+		return false
+	}
+	return len(stages) == 0 || slices.Contains(stages, stageCurrent)
 }
 
 // batchRefusedCodes are the answers to a BatchGetSecretValue call as a whole
@@ -246,13 +285,17 @@ func (s *Source) followUp(ctx context.Context, req secrets.Request, f followUp, 
 	}
 	var r secrets.Result
 	switch {
+	case !f.cur.IsZero() && req.Forced:
+		// A reload whose current version moved, or whose labels say
+		// something the known versions do not: read the others again.
+		r.Versions, _, r.Err = s.assemble(ctx, f.r, secrets.Versions{}, f.cur, f.stages)
 	case !f.cur.IsZero():
 		var unchanged bool
 		r.Versions, unchanged, r.Err = s.assemble(ctx, f.r, req.Known, f.cur, f.stages)
 		if unchanged {
 			r = secrets.Result{Unchanged: true}
 		}
-	case !req.Known.Current.IsZero():
+	case !req.Known.Current.IsZero() && !req.Forced:
 		r = s.detect(ctx, f.r, req.Known)
 	default:
 		r.Versions, r.Err = s.Fetch(ctx, req.Key)

@@ -85,8 +85,10 @@
 //	refresh round of n keys, unchanged      ⌈n/20⌉ BatchGetSecretValue
 //	  ... per key with a pending version    1 DescribeSecret, instead of its twentieth of a batch
 //	  ... per key that rotated              + 1 DescribeSecret (+ 1 GetSecretValue for a staged version)
-//	Refresh or Reload of n keys             ⌈n/20⌉ BatchGetSecretValue + n DescribeSecret
+//	Refresh of n keys                       ⌈n/20⌉ BatchGetSecretValue + n DescribeSecret
 //	                                          + 1 GetSecretValue per AWSPREVIOUS and per AWSPENDING
+//	Reload of n keys, unchanged             ⌈n/20⌉ BatchGetSecretValue (current values read again)
+//	  ... per key that rotated              + 1 DescribeSecret + 1 GetSecretValue per other version
 //
 // A poll of one key (secrets.ChangeDetector) asks DescribeSecret, whose
 // VersionIdsToStages tells which versions carry AWSCURRENT, AWSPREVIOUS and
@@ -117,11 +119,12 @@
 // FetchMany (secrets.BatchFetcher), which reads up to 20 secrets with one
 // BatchGetSecretValue call and compares each AWSCURRENT VersionId with the
 // one the Store holds: a round over 100 unchanged secrets costs 5 calls,
-// where per-key polling costs 100. A batch sees AWSCURRENT only; a move of
-// AWSPREVIOUS alone (rare: rotations move both), and a pending version being
-// staged, are seen by the next Refresh, Reload or single-key poll. That is
-// when a pending version matters: the Store refreshes a key whose served
-// value fails authentication, with a full read, which sees it. A key whose
+// where per-key polling costs 100; a Reload of them costs the same 5 (see
+// FetchMany). A batch sees AWSCURRENT only; a move or removal of AWSPREVIOUS
+// alone (rare: rotations move both), and a pending version being staged, are
+// seen by the next Refresh or single-key poll. That is when a pending
+// version matters: the Store refreshes a key whose served value fails
+// authentication, with a full read, which sees it. A key whose
 // pending version the Store holds is left out of the batch and polled with
 // DescribeSecret, so that a discarded pending version is seen in the next
 // round (a batch could not tell) and the rotation's end costs no read: one
