@@ -26,10 +26,23 @@ type load struct {
 	users         map[string]int // current_user → calls served as that user
 	errs          []string
 	newUser       chan struct{} // receives when a call is served as a user not seen before
+	progress      chan struct{} // receives when a call ends
 }
 
 func newLoad() *load {
-	return &load{users: map[string]int{}, newUser: make(chan struct{}, 1)}
+	return &load{users: map[string]int{}, newUser: make(chan struct{}, 1), progress: make(chan struct{}, 1)}
+}
+
+// waitCalls waits until n calls have ended.
+func (l *load) waitCalls(ctx context.Context, n int64) error {
+	for l.calls.Load() < n {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-l.progress:
+		}
+	}
+	return nil
 }
 
 // served returns how many calls were served as user.
@@ -73,6 +86,10 @@ func (l *load) run(ctx context.Context, st *secrets.Store, pool *pgxpool.Pool, k
 					}
 				}
 				l.mu.Unlock()
+				select {
+				case l.progress <- struct{}{}:
+				default:
+				}
 				select {
 				case <-ctx.Done():
 				case <-tick.C:

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"maps"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -115,5 +116,115 @@ func TestDatabaseStaticRoleSchedule(t *testing.T) {
 	ks, _ = st.Status(staticKey)
 	if ahead := ks.NextRefresh.Sub(clk.Now()); ahead < 59*time.Minute || ahead > time.Hour+time.Second {
 		t.Fatalf("after the rotation, next refresh %v ahead, want an hour", ahead)
+	}
+}
+
+// Vault rotates a static role on its own schedule (rotation_period 5s, the
+// least Vault takes) while the Store's TTL is an hour: the Store follows each
+// rotation because the source asks to be read again just after the time
+// Vault announced (ttl), and each new password logs in.
+func TestDatabaseStaticFollowsVaultSchedule(t *testing.T) {
+	e := staticSetup(t, 5*time.Second)
+	ctx := testCtx(t)
+	c, _ := newClient(t, e.v, e.appToken(t, false))
+	src := newSource(t, c, vault.WithDatabaseMount("database"))
+	st := newStore(t, src, secrets.WithTTL(time.Hour))
+	sub := st.Subscribe()
+	defer sub.Close()
+	first, err := st.Get(ctx, staticKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("static role, rotation_period 5s, Store TTL 1h: first version %s", first.Version())
+	for seen := 0; seen < 2; {
+		changes, err := sub.Next(ctx)
+		if err != nil {
+			t.Fatalf("waiting for the Store to follow Vault's rotation: %v", err)
+		}
+		at := time.Now()
+		for _, ch := range changes {
+			if ch.Key != staticKey {
+				continue
+			}
+			seen++
+			rotated, err := time.Parse(time.RFC3339Nano, ch.NewVersion)
+			if err != nil {
+				t.Fatalf("version %q is not the time of a rotation: %v", ch.NewVersion, err)
+			}
+			t.Logf("Vault rotated at %s; the Store served it %v later", rotated.Format("15:04:05.000"), at.Sub(rotated).Round(10*time.Millisecond))
+			got, err := st.Get(ctx, staticKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Version() == ch.NewVersion {
+				if err := e.loginAs(ctx, pairOf(t, got)); err != nil {
+					t.Fatalf("the rotated pair does not log in: %v", err)
+				}
+			}
+		}
+	}
+}
+
+// Vault rotates a static role on request (database/rotate-role) while a pool
+// logs in with it under load: the password changes with no overlap, a login
+// with the old one fails, and secrets.Call refreshes the key and retries,
+// so no call fails. The Store's TTL is an hour: it learns of each rotation
+// from the failure.
+func TestDatabaseStaticRotateUnderLoad(t *testing.T) {
+	e := staticSetup(t, time.Hour)
+	ctx := testCtx(t)
+	c, _ := newClient(t, e.v, e.appToken(t, false))
+	src := newSource(t, c)
+	var retries atomic.Int64
+	st := newStore(t, src, secrets.WithTTL(time.Hour), secrets.WithValidator(e.canLogIn, staticKey),
+		secrets.WithObserver(secrets.Observer{AuthRetry: func(secrets.AuthRetryEvent) { retries.Add(1) }}))
+	sub := st.Subscribe()
+	defer sub.Close()
+	if _, err := st.Get(ctx, staticKey); err != nil {
+		t.Fatal(err)
+	}
+	pool := newPool(t, ctx, e, st, staticKey, 100*time.Millisecond)
+	l := newLoad()
+	stop := l.run(ctx, st, pool, staticKey, 4)
+	defer pool.Close()
+	if err := l.waitCalls(ctx, 100); err != nil {
+		stop()
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		at := time.Now()
+		if _, err := e.root.Logical().Write("database/rotate-role/fixed", nil); err != nil {
+			stop()
+			t.Fatal(err)
+		}
+		rotated, _ := e.staticRotation(t, "fixed")
+		for {
+			got, err := st.Get(ctx, staticKey)
+			if err == nil && got.Version() == rotated {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				stop()
+				t.Fatalf("rotation %d: the Store did not follow: %v", i, ctx.Err())
+			case <-sub.Ready():
+				sub.Changes()
+			}
+		}
+		followed := time.Since(at)
+		// Calls go on with the new password.
+		if err := l.waitCalls(ctx, l.calls.Load()+100); err != nil {
+			stop()
+			t.Fatal(err)
+		}
+		t.Logf("rotation %d (rotate-role): the Store served the new password %v after the request", i, followed.Round(10*time.Millisecond))
+	}
+	stop()
+	t.Logf("calls %d, failed %d, calls that met a rejected password and were retried %d", l.calls.Load(), l.failed.Load(), retries.Load())
+	if n := l.failed.Load(); n != 0 {
+		t.Errorf("%d of %d calls failed: %v", n, l.calls.Load(), l.errs)
+	}
+	if retries.Load() == 0 {
+		t.Error("no call met the old password: the pool did not log in during the rotations")
 	}
 }
