@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -135,12 +136,15 @@ type ReloadResult struct {
 	// Traffic runs from the signal until every Store has reported its
 	// reload and serves the new version.
 	Traffic Traffic
-	// Reloads counts the reloads reported; Failed those that applied
-	// nothing (secrets.ReloadEvent.Err), with the error class of their
-	// failed keys in FailedClasses.
-	Reloads       int
-	Failed        int
-	FailedClasses map[string]int
+	// Reloads counts the reload rounds the Stores reported, retries
+	// included; FailedAttempts those that applied nothing
+	// (secrets.ReloadEvent.Err), with the error classes of their failed
+	// keys in FailedClasses. Failed counts the Stores whose signalled
+	// reload ended in failure, after ReloadOnSignal's retries.
+	Reloads        int
+	FailedAttempts int
+	Failed         int
+	FailedClasses  map[string]int
 	// ReloadCalls counts the requests of the reloads themselves: each
 	// Store's requests after its last refresh outcome before the reload
 	// (or after the signal) until the reload's end. Traffic counts the
@@ -248,6 +252,7 @@ type instance struct {
 	refreshes []time.Time         // background and reload refresh outcomes
 	served    map[string]servedAt // by key: the last version rotated to
 	reloads   []reloadMark
+	signals   []signalOutcome // the final outcomes of signalled reloads
 }
 
 // A reloadMark is a reload a Store reported: when, and when the refresh
@@ -329,6 +334,7 @@ func (f *fleet) add(i int) error {
 		secrets.WithJitter(f.cfg.Jitter),
 		secrets.WithRequired(f.keys...),
 		secrets.WithObserver(f.observer(in)),
+		secrets.WithLogger(slog.New(&signalLog{f: f, in: in})),
 	}
 	if f.spread > 0 {
 		opts = append(opts, secrets.WithReloadSpread(f.spread))
@@ -590,28 +596,20 @@ func (f *fleet) measureReload(ctx context.Context, k int) (ReloadResult, error) 
 		return res, err
 	}
 	cfg.Progress("rotated key %d and sent SIGHUP; waiting for every reload", k)
+	// Each Store's signalled reload, retries included, ends with one
+	// outcome; its own requests run from the refresh outcome before its
+	// first reload (or the signal) to that outcome.
 	reloaded := make(map[*instance]time.Time, len(f.inst))
-	spans := make(map[int][2]time.Time, len(f.inst)) // each reload's requests
-	err := f.waitFor(ctx, "every Store's reload", func() bool {
+	err := f.waitFor(ctx, "the outcome of every Store's signalled reload", func() bool {
 		for _, in := range f.inst {
 			if _, ok := reloaded[in]; ok {
 				continue
 			}
-			for _, m := range in.reloads {
-				if !m.at.Before(signaled) {
-					reloaded[in] = m.at
-					lo := signaled
-					if m.before.After(lo) {
-						lo = m.before
-					}
-					spans[in.id] = [2]time.Time{lo, m.at}
-					ev := m.ev
-					res.Reloads++
-					if ev.Err != nil {
+			for _, o := range in.signals {
+				if !o.at.Before(signaled) {
+					reloaded[in] = o.at
+					if !o.ok {
 						res.Failed++
-						for _, cl := range failedClasses(ev.Err) {
-							res.FailedClasses[cl]++
-						}
 					}
 					break
 				}
@@ -622,6 +620,30 @@ func (f *fleet) measureReload(ctx context.Context, k int) (ReloadResult, error) 
 	if err != nil {
 		return res, err
 	}
+	spans := make(map[int][2]time.Time, len(f.inst))
+	f.mu.Lock()
+	for _, in := range f.inst {
+		lo := signaled
+		first := true
+		for _, m := range in.reloads {
+			if m.at.Before(signaled) || m.at.After(reloaded[in]) {
+				continue
+			}
+			res.Reloads++
+			if first && m.before.After(lo) {
+				lo = m.before
+			}
+			first = false
+			if m.ev.Err != nil {
+				res.FailedAttempts++
+				for _, cl := range failedClasses(m.ev.Err) {
+					res.FailedClasses[cl]++
+				}
+			}
+		}
+		spans[in.id] = [2]time.Time{lo, reloaded[in]}
+	}
+	f.mu.Unlock()
 	conv, err := f.waitServed(ctx, k, version, rotated)
 	if err != nil {
 		return res, err

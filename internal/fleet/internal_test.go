@@ -1,6 +1,8 @@
 package fleet
 
 import (
+	"context"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -35,5 +37,22 @@ func TestQuantile(t *testing.T) {
 	}
 	if none := newConvergence(time.Time{}, nil); none.Max != 0 {
 		t.Errorf("no Store: %+v", none)
+	}
+}
+
+// TestSignalLog checks which records of a Store's logger count as the
+// outcome of a signalled reload.
+func TestSignalLog(t *testing.T) {
+	f := &fleet{changed: make(chan struct{})}
+	in := &instance{}
+	log := slog.New(&signalLog{f: f, in: in})
+	ctx := context.Background()
+	log.LogAttrs(ctx, slog.LevelInfo, "secrets: reloaded", slog.Int("keys", 5)) // a reload's own record
+	log.LogAttrs(ctx, slog.LevelDebug, "spread", slog.String("signal", "hangup"), slog.Duration("wait", time.Second))
+	log.LogAttrs(ctx, slog.LevelWarn, "retrying", slog.String("signal", "hangup"), slog.Duration("retry_in", time.Second))
+	log.LogAttrs(ctx, slog.LevelWarn, "failed", slog.String("signal", "hangup"), slog.Int("attempts", 5))
+	log.With("store", 1).LogAttrs(ctx, slog.LevelInfo, "reloaded", slog.String("signal", "hangup"))
+	if len(in.signals) != 2 || in.signals[0].ok || !in.signals[1].ok {
+		t.Errorf("outcomes %+v; want a failure, then a success", in.signals)
 	}
 }

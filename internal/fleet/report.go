@@ -55,8 +55,9 @@ func (r *Report) Goals() []string {
 			r.Polling.Max.Round(time.Millisecond)),
 	}
 	for _, rr := range r.reloads() {
-		lines = append(lines, fmt.Sprintf("N=%d %s: no reload failed: %s (%d of %d failed; %d requests throttled)",
-			c.Instances, rr.label(), verdict(rr.Failed == 0), rr.Failed, rr.Reloads, rr.Traffic.Throttled))
+		lines = append(lines, fmt.Sprintf("N=%d %s %s: no reload ended in failure: %s (%d of %d Stores; %d attempts retried; %d requests throttled)",
+			c.Instances, c.StartMode(), rr.label(), verdict(rr.Failed == 0), rr.Failed, c.Instances,
+			rr.FailedAttempts, rr.Traffic.Throttled))
 	}
 	return lines
 }
@@ -89,14 +90,14 @@ func Table(reports []*Report) string {
 			r.Steady.Mean, r.Steady.Mean/r.Ideal, r.Steady.Peak, float64(r.Steady.Peak)/r.Ideal,
 			RandomPhasePeak(r.Ideal, r.Steady.Windows), r.CallsPerRound(), r.Startup.Peak, durations(r.Polling))
 	}
-	b.WriteString("\n| N | start | coordinated reload | calls/reload | peak req/s (1 s) | throttled | failed reloads | rotation → last Store: p50 / p99 / max | next polling round: peak req/s |\n")
+	b.WriteString("\n| N | start | coordinated reload | calls/Store | peak req/s (1 s) | throttled | reloads failed (attempts retried) | rotation → last Store: p50 / p99 / max | next polling round: peak req/s |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range reports {
 		c := r.Config
 		for _, rr := range r.reloads() {
-			fmt.Fprintf(&b, "| %d | %s | %s | %.2f | %d | %d | %d of %d | %s | %d (%.2f ×) |\n",
-				c.Instances, c.StartMode(), rr.label(), float64(rr.ReloadCalls)/float64(max(1, rr.Reloads)),
-				rr.Traffic.Peak, rr.Traffic.Throttled, rr.Failed, rr.Reloads, durations(rr.Convergence),
+			fmt.Fprintf(&b, "| %d | %s | %s | %.2f | %d | %d | %d (%d) | %s | %d (%.2f ×) |\n",
+				c.Instances, c.StartMode(), rr.label(), float64(rr.ReloadCalls)/float64(c.Instances),
+				rr.Traffic.Peak, rr.Traffic.Throttled, rr.Failed, rr.FailedAttempts, durations(rr.Convergence),
 				rr.After.Peak, float64(rr.After.Peak)/r.Ideal)
 		}
 	}
