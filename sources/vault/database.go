@@ -240,12 +240,13 @@ func seconds(v any) (time.Duration, bool) {
 }
 
 // databaseError classifies an error of the database engine: a role that does
-// not exist, which Vault reports as a bad request ("unknown role"), is not
-// found; the rest as classify does.
+// not exist, which Vault reports as a bad request ("unknown role" when read,
+// "could not find role" when a lease of it is renewed), is not found; the
+// rest as classify does.
 func databaseError(ctx context.Context, op, path string, err error) error {
 	var re *api.ResponseError
 	var oe *opError
-	if !errors.As(err, &oe) && errors.As(err, &re) && re.StatusCode == http.StatusBadRequest && hasMessage(re, "unknown role") {
+	if !errors.As(err, &oe) && errors.As(err, &re) && re.StatusCode == http.StatusBadRequest && hasMessage(re, "unknown role", "could not find role") {
 		return newError(secrets.ErrNotFound, op, path, describe(re), re)
 	}
 	return classify(ctx, op, path, err)

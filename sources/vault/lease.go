@@ -300,14 +300,21 @@ func (s *Source) renewLease(ctx context.Context, p string, l *lease) error {
 		return err
 	})
 	if err != nil {
-		err = classify(ctx, "renew the lease of", p, err)
 		var re *api.ResponseError
-		if errors.As(err, &re) && re.StatusCode == http.StatusBadRequest && hasMessage(re, "not renewable") {
+		var oe *opError
+		switch {
+		case errors.As(err, &oe) || !errors.As(err, &re) || re.StatusCode != http.StatusBadRequest:
+		case hasMessage(re, "not renewable"):
 			l.final = true
-			s.leaseEvent(LeaseEvent{Kind: LeaseEnding, Key: p, Version: l.version, TTL: l.end.Sub(before), Err: err})
+			s.leaseEvent(LeaseEvent{Kind: LeaseEnding, Key: p, Version: l.version, TTL: l.end.Sub(before), Err: classify(ctx, "renew the lease of", p, err)})
 			return nil
+		case hasMessage(re, "failed to renew entry") && !hasMessage(re, "could not find role"):
+			// The engine could not extend the user in the database (it
+			// refused, or is down): the lease runs on, and the next poll
+			// tries again.
+			return newError(secrets.ErrTransient, "renew the lease of", p, describe(re), re)
 		}
-		return err
+		return databaseError(ctx, "renew the lease of", p, err)
 	}
 	if sec == nil {
 		return newError(secrets.ErrInvalid, "renew the lease of", p, "Vault did not say for how long", nil)

@@ -278,3 +278,19 @@ func classOf(err error) string {
 	}
 	return "unclassified"
 }
+
+// waitFor polls cond, a look at Vault's or PostgreSQL's state, until it
+// holds: what it waits for happens in a server's background, which sends
+// no event.
+func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("waiting for %s: %v", what, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
