@@ -99,7 +99,8 @@ type Consumers struct {
 	// not see (a Kubernetes Secret volume, a CSI mount, a file Vault Agent
 	// renders) report the id of what they read: see ContentVersionOf. An
 	// error stops no rotation: every consumer counts as not switched for
-	// that poll, and the error is logged.
+	// that poll, and the error is logged, so it must not hold the value.
+	// Key and Version may be called concurrently, for different keys.
 	Version func(promoted secrets.Secret) (string, error)
 
 	// Client sends the requests; nil means http.DefaultClient.
