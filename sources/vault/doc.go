@@ -1,9 +1,12 @@
 // Package vault is a secrets.Source for the KV secrets engines (versions 2
-// and 1) of HashiCorp Vault, on github.com/hashicorp/vault/api. It serves a
-// KV v2 secret's latest version with the one before it, polls with one
-// metadata read, and keeps its Vault token alive: it renews the token in the
-// background and logs in again when the token can no longer be renewed or
-// Vault rejects it. It is also a store the rotation agent (package
+// and 1) and the database secrets engine of HashiCorp Vault, on
+// github.com/hashicorp/vault/api. It serves a KV v2 secret's latest version
+// with the one before it, polls with one metadata read, and keeps its Vault
+// token alive: it renews the token in the background and logs in again when
+// the token can no longer be renewed or Vault rejects it. It serves the
+// database engine's static roles and dynamic credentials, renewing the
+// leases of the latter and telling the Store when to read them again (see
+// Database secrets engine). It is also a store the rotation agent (package
 // secrets/rotate) rotates KV v2 secrets in: it stages, promotes and discards
 // versions and keeps rotation records (see Rotation).
 //
@@ -59,14 +62,27 @@
 // version that lacks the field has no previous version of that field. Any
 // other query parameter fails with secrets.ErrInvalid.
 //
+// A key under a mount of the database secrets engine names a role, static
+// or dynamic, as the vault command reads it:
+//
+//	vault://database/static-creds/<role>   vault read database/static-creds/<role>
+//	vault://database/creds/<role>          vault read database/creds/<role>
+//
+// and its value is the credential as compact JSON,
+// {"password":"…","username":"…"}, so that #username and #password select
+// the two halves and a validator sees the pair. See Database secrets
+// engine.
+//
 // # Mounts
 //
-// The source finds a key's mount, and whether it runs KV version 1 or 2, the
-// way the vault command does: it asks Vault (GET
+// The source finds a key's mount, and whether it runs KV version 1 or 2 or
+// the database engine, the way the vault command does: it asks Vault (GET
 // sys/internal/ui/mounts/<key>), once per mount for the life of the Source.
-// WithMount("secret", 2) declares a mount instead, which saves that call and
-// the token's need for it. A mount upgraded from version 1 to 2 while the
-// source runs is seen by a new Source.
+// WithMount("secret", 2) and WithDatabaseMount("database") declare a mount
+// instead, which saves that call and the token's need for it. A mount
+// upgraded from version 1 to 2 while the source runs is seen by a new
+// Source. A key under a mount of any other engine fails with
+// secrets.ErrInvalid.
 //
 // # Versions
 //
@@ -174,6 +190,83 @@
 // no longer pending. cas_required on the key or mount is honoured: every
 // write of this package carries cas.
 //
+// # Database secrets engine
+//
+// Static roles (database/static-creds/<role>). Vault owns the password of an
+// existing database user and changes it on the role's schedule
+// (rotation_period or rotation_schedule) or when asked
+// (database/rotate-role/<role>), with no overlap: the old password stops
+// working at once. The value is the response's data without its schedule
+// fields (ttl, last_vault_rotation, rotation_period, rotation_schedule,
+// rotation_window), so it changes only when the password does; the version
+// id is the time of the last rotation (last_vault_rotation, as Vault writes
+// it), the same in every process; there is no previous version. Each read
+// sets Versions.RefreshBy to one second after the rotation Vault announces
+// (now + ttl), so the Store reads the role again just after it rotates, then
+// keeps its usual TTL; while Vault is late (it reports ttl 0: its rotation
+// queue runs every five seconds, and retries a failed rotation after ten)
+// the source asks again every two seconds. A rotation on request is not
+// announced: the Store sees it at its next poll (its TTL), or at once when a
+// call wrapped by secrets.Call, WrapTool or Transport meets the refused
+// password, which forces a refresh and retries the call.
+//
+// Dynamic credentials (database/creds/<role>). Each read of the role makes
+// a new database user with a lease; the value is the pair Vault gave, and
+// the version id secrets.ContentVersion of it. The source holds one lease per
+// role, shared by every key that names the role (#username, #password,
+// ?field=), so the halves always come from one pair, and never reads a new
+// pair while the one it holds is good: Fetch, Refresh and Reload serve the
+// held pair after checking that Vault still has its lease. The lease's life:
+//
+//   - At a fraction of each term (WithLeaseFraction, default two thirds:
+//     DefaultLeaseFraction), the source renews the lease, asking for its
+//     first duration again; the Store is asked to refresh the key then
+//     (Versions.RefreshBy), and that refresh makes the renewal. Renewal
+//     happens as the Store's background refresh; a Source used without a
+//     Store renews when Fetch is called after that point.
+//   - When the lease cannot be renewed for a full term (the role's max_ttl
+//     is near, Vault refuses the renewal as not renewable, the token's
+//     policy lacks sys/leases/renew, or the token that read the pair was
+//     replaced by a new login), the source reads a new pair at once, in the
+//     same refresh. The old lease has at least the rest of that term left
+//     (a third of it by default), time for the Store's validators to log in
+//     with the new pair and for a pool to move to it.
+//   - The pair replaced is served as Versions.Previous until its lease ends,
+//     so that a pool can drain to the new one; the Store is asked to come
+//     back at that end to drop it. A lease that Vault no longer has (revoked
+//     from outside, or with the token that read it) is dropped at once, not
+//     kept as previous, and a new pair is read.
+//   - A renewal that fails otherwise (Vault sealed or unreachable: HTTP 503;
+//     the database refusing to extend the user: Vault's 400 "failed to renew
+//     entry") fails the refresh with secrets.ErrTransient: the Store keeps
+//     serving the pair, which works until its lease ends, and retries with
+//     its backoff.
+//
+// Times are on the source's clock (WithClock), and Vault's TTLs, which are
+// durations, are counted from just before the request that reported them.
+// Give a Store and its Source the same clock.
+//
+// The token's own lifetime bounds the leases it reads: Vault revokes a
+// token's leases when the token expires or is revoked. The source reads a
+// new pair with the new token after a login (see Token lifecycle); give the
+// token a max TTL well above the role's max_ttl so that this is rare.
+//
+// Close does not revoke the leases (nor does it revoke the token): they end
+// with their TTL, which on the database side drops the users. A revocation
+// would drop a user whose sessions may still serve requests (a pool
+// draining after Close, the old process of a rolling deployment), and the
+// token usually lacks the capability; a short default_ttl on the role
+// bounds what is left behind. WithRevokeOnClose revokes them on Close.
+//
+// WithLeaseEvents reports each step of a lease (read, renewed, ending, lost,
+// expired, revoked) with the role, the pair's version and the TTL, never
+// the lease id or the credential.
+//
+// The engine makes and rotates its own credentials: the writes of Rotation
+// (Stage, Promote, Discard, RemovePrevious, SaveRotation) fail with
+// secrets.ErrInvalid and errors.ErrUnsupported for its keys, and
+// LoadRotation gives the zero Rotation.
+//
 // # Polling cost
 //
 // What each operation costs, in Vault requests:
@@ -184,6 +277,10 @@
 //	  ... after a rotation                      + 1: the new version's data (the old current becomes previous)
 //	  ... after a Stage                         + 1: the pending version's data (a Promote then costs nothing more)
 //	KV v1 Fetch or poll                         1: the value
+//	static role Fetch or poll                   1: the credentials (no cheaper read says whether they changed)
+//	dynamic role Fetch or poll                  1: a lease lookup, or the renewal when due
+//	  ... when a new pair is needed             + 1: the credentials (a new database user)
+//	Close with WithRevokeOnClose                1 per lease held
 //	first request for a key under a mount       + 1: mount detection, unless declared with WithMount
 //	first request of the Source                 + 1: lookup-self of the client's token, or a login
 //
@@ -227,12 +324,14 @@
 // Errors wrap the sentinels of package secrets, and the api package's error
 // as well (errors.As finds an *api.ResponseError):
 //
-//	404, a latest version deleted or destroyed, no version written   secrets.ErrNotFound
+//	404, a latest version deleted or destroyed, no version written,
+//	a database role that does not exist (400 "unknown role")          secrets.ErrNotFound
 //	403 (after the one login it may cause), 401, a refused login     secrets.ErrPermission
 //	429, 412, 408, 5xx but 501 (503: sealed, standby, unavailable),
+//	a database that refuses to create or extend a user,
 //	timeouts, connection errors                                       secrets.ErrTransient
-//	a malformed key, a field missing, a mount that is not KV,
-//	an undecodable response, other 4xx                               secrets.ErrInvalid
+//	a malformed key, a field missing, a mount that is neither KV
+//	nor database, an undecodable response, other 4xx                 secrets.ErrInvalid
 //
 // A canceled context is not classified: errors.Is(err, context.Canceled)
 // holds. Messages name the operation and the Vault path, which tells which
@@ -264,7 +363,16 @@
 // key as it was (a Stage whose version is refused after its marks were
 // written puts the marks back).
 //
-// For KV v1, read on the secret's own path ("legacy/mcp/*"). Mount
+// For KV v1, read on the secret's own path ("legacy/mcp/*"). For the
+// database engine, read on the roles' credentials; renewing and looking up
+// leases (sys/leases/renew, sys/leases/lookup) is in Vault's default policy,
+// and revoking them on Close (WithRevokeOnClose) is not:
+//
+//	path "database/creds/app"        { capabilities = ["read"] }
+//	path "database/static-creds/app" { capabilities = ["read"] }
+//	path "sys/leases/revoke"         { capabilities = ["update"] }  # WithRevokeOnClose only
+//
+// Mount
 // detection needs no rule of its own: Vault answers
 // sys/internal/ui/mounts/<key> for a token that has any capability under the
 // mount (and refuses with 403 otherwise, or for a key under no mount); with

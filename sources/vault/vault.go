@@ -46,12 +46,17 @@ const (
 	reloginBackoffMax = time.Minute
 )
 
-// Source reads secrets from the KV secrets engines (versions 1 and 2) of a
-// HashiCorp Vault server. It implements secrets.Source and
-// secrets.ChangeDetector, and for KV v2 keys the write side of rotation:
+// Source reads secrets from the KV secrets engines (versions 1 and 2) and
+// the database secrets engine of a HashiCorp Vault server. It implements
+// secrets.Source and secrets.ChangeDetector, and for KV v2 keys the write
+// side of rotation:
 // secrets.Stager, secrets.PreviousRemover and secrets.RotationRecorder (see
 // Rotation in the package documentation). It is safe for concurrent use.
 // Close stops the token renewal it runs in the background.
+//
+// For the database engine it holds the lease of each dynamic role's pair
+// and renews it from the fetches the Store makes at the times the source
+// gives it (see Database secrets engine in the package documentation).
 type Source struct {
 	base         *api.Client // a clone of the caller's client; never sends a request itself
 	token0       string      // the caller's client token at New
