@@ -123,9 +123,11 @@ func (s *Store) apply(jobs []*job, atomic, last bool, failed map[string]*Error) 
 			}
 			failed[b.key] = j.keyError()
 			fails = append(fails, j)
-		case j.done < b.okStart:
+		case j.done < b.okStart && !(b.okPartial && !j.res.Unchanged && j.res.Versions.Current.sameAs(b.versions.Current)):
 			// The value served was read by a fetch that started after
-			// this one ended.
+			// this one ended. When that fetch read the current version
+			// only, one that agrees on it may know newer previous and
+			// pending versions: its order is in doubt (below).
 		case j.res.Unchanged && j.gen != b.gen:
 			// The source compared with versions the Store no longer
 			// serves: ask again.
@@ -136,9 +138,10 @@ func (s *Store) apply(jobs []*job, atomic, last bool, failed map[string]*Error) 
 				continue
 			}
 			again = append(again, j)
-		case b.loaded && j.changed && j.start < b.okDone:
+		case b.loaded && j.changed && (j.start < b.okDone || j.partial && j.gen != b.gen):
 			// This fetch and the one whose value is served overlapped and
-			// disagree: either read may be the newer.
+			// disagree: either read may be the newer. A partial answer
+			// built on versions no longer served is read again in full.
 			if last {
 				giveUp(j)
 				continue
@@ -176,7 +179,7 @@ func (s *Store) apply(jobs []*job, atomic, last bool, failed map[string]*Error) 
 	for _, j := range oks {
 		b := j.b
 		if j.changed || j.start > b.okStart {
-			b.okStart, b.okDone = j.start, j.done
+			b.okStart, b.okDone, b.okPartial = j.start, j.done, j.partial
 		}
 		if j.changed {
 			old, wasLoaded := b.versions, b.loaded

@@ -41,6 +41,10 @@ type baseState struct {
 	noticeAt uint64
 	busy     bool // a background refresh is in flight
 
+	// okPartial says that the fetch whose value is served read its
+	// current version only (see job.partial).
+	okPartial bool
+
 	lastForced time.Time     // when an authentication failure last forced a refresh
 	forcing    chan struct{} // closed when the forced refresh under way ends
 	// authFailed holds the versions reported to fail authentication while
