@@ -198,9 +198,11 @@ func (s *Source) keepLease(ctx context.Context, p string, r *dynamicRole) error 
 		case c.sess != nil && c.sess.isRetired():
 			// The token that read it was replaced: Vault revokes a
 			// token's leases when the token expires or is revoked.
-			c.final = true
+			if !c.final {
+				c.final = true
+				s.leaseEvent(LeaseEvent{Kind: LeaseEnding, Key: p, Version: c.version, TTL: c.end.Sub(now)})
+			}
 			replace = true
-			s.leaseEvent(LeaseEvent{Kind: LeaseEnding, Key: p, Version: c.version, TTL: c.end.Sub(now)})
 		case c.final && !now.Before(c.due(s.db.fraction)):
 			replace = true
 		case !now.Before(c.due(s.db.fraction)):

@@ -318,3 +318,44 @@ func TestDatabaseBadInput(t *testing.T) {
 		t.Errorf("a refusal does not carry Vault's response: %v", err)
 	}
 }
+
+// The source's token reaches its maximum TTL and the source logs in again:
+// the leases the old token read end with it, so the next refresh reads a new
+// pair with the new token, and serves the old one as previous meanwhile.
+func TestDatabaseNewLoginReplacesPair(t *testing.T) {
+	e := startDB(t)
+	e.v.DynamicRole(t, "database", "app", "pg", time.Hour, 3*time.Hour)
+	e.v.WritePolicy(t, "db-app", dbAppPolicy)
+	ctx := testCtx(t)
+	method := appRole(t, e.v, "db-short", []string{"db-app"}, 2*time.Second, 4*time.Second)
+	tokens := newEvents()
+	log := newLeaseLog(time.Now)
+	c, _ := newClient(t, e.v, "")
+	src := newSource(t, c, vault.WithAuth(method), vault.WithTokenEvents(tokens.record), vault.WithLeaseEvents(log.record))
+	st := newStore(t, src, secrets.WithTTL(time.Hour))
+	a, err := st.Get(ctx, dynKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens.waitCount(t, ctx, vault.TokenLoggedIn, 2)
+	// The event comes just before the new token is put in use.
+	waitFor(t, ctx, "a refresh to read a new pair", func() bool {
+		if err := st.Refresh(ctx, dynKey); err != nil {
+			t.Fatalf("Refresh after the new login: %v", err)
+		}
+		got, _ := st.Get(ctx, dynKey)
+		return got.Version() != a.Version()
+	})
+	v, _ := st.Versions(ctx, dynKey)
+	// The source logs in every few seconds here, so more than one new
+	// pair may have come by now; each came from a lease ending, none lost.
+	if v.Previous.IsZero() || v.Previous.Version() == v.Current.Version() {
+		t.Fatalf("previous %q; want the pair replaced", v.Previous.Version())
+	}
+	if n := log.count(vault.LeaseCreated); n < 2 || log.count(vault.LeaseEnding) != n-1 || log.count(vault.LeaseLost) != 0 {
+		t.Fatalf("lease events %s; want each lease but the last ending, none lost", log)
+	}
+	if err := e.loginAs(ctx, pairOf(t, v.Current)); err != nil {
+		t.Fatalf("the new pair does not log in: %v", err)
+	}
+}
