@@ -228,9 +228,10 @@
 //     is near, Vault refuses the renewal as not renewable, the token's
 //     policy lacks sys/leases/renew, or the token that read the pair was
 //     replaced by a new login), the source reads a new pair at once, in the
-//     same refresh. The old lease has at least the rest of that term left
-//     (a third of it by default), time for the Store's validators to log in
-//     with the new pair and for a pool to move to it.
+//     same refresh. When the renewals are made on time, the old lease then
+//     has at least the rest of a term left (a third of one by default: the
+//     renewal before was granted a full term), time for the Store's
+//     validators to log in with the new pair and for a pool to move to it.
 //   - The pair replaced is served as Versions.Previous until its lease ends,
 //     so that a pool can drain to the new one; the Store is asked to come
 //     back at that end to drop it. A lease that Vault no longer has (revoked
