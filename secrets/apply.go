@@ -196,9 +196,10 @@ func (s *Store) apply(jobs []*job, atomic, last bool, failed map[string]*Error) 
 				logs = s.noteRotation(logs, j, from, to)
 			}
 		}
-		if !j.res.Unchanged && j.raw.Pending.IsZero() {
+		if !j.res.Unchanged && !j.partial && j.raw.Pending.IsZero() {
 			// No rotation in progress: a failure reported before it
 			// is no evidence against a pending version staged later.
+			// A partial answer did not look for pending versions.
 			b.authFailed = nil
 		}
 		logs = s.noteOutcome(logs, j, nil)
