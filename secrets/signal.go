@@ -106,6 +106,11 @@ func (s *Store) reloadOnSignal(ctx context.Context, ch <-chan os.Signal, sig os.
 		}
 	}
 	for attempt := 1; ; attempt++ {
+		// A wait that saw its timer fire may have missed the end of ctx
+		// or of the Store: no reload starts after either.
+		if ctx.Err() != nil || s.ctx.Err() != nil {
+			return false
+		}
 		// A signal that arrived during a wait is served by the reload
 		// about to start, which starts after it.
 		select {
