@@ -51,7 +51,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -248,8 +247,11 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		problems = append(problems, fmt.Sprintf("unexpected arguments %q", fs.Args()))
 	}
-	keySet := false
-	fs.Visit(func(f *flag.Flag) { keySet = keySet || f.Name == "key" })
+	keySet, consumerOptSet := false, false
+	fs.Visit(func(f *flag.Flag) {
+		keySet = keySet || f.Name == "key"
+		consumerOptSet = consumerOptSet || f.Name == "consumer-key" || f.Name == "consumer-version"
+	})
 	switch {
 	case o.dir == "" && o.vaultPath == "":
 		problems = append(problems, "one of -secrets and -vault is required")
@@ -282,10 +284,18 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	if o.every < 0 || o.jitter < 0 || (o.every == 0 && o.jitter > 0) || (o.every > 0 && o.jitter >= o.every) {
 		problems = append(problems, "-jitter needs -every and must be shorter than it")
 	}
-	for _, u := range append(slices.Clone(o.consumers), o.consumerDNS...) {
-		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			problems = append(problems, fmt.Sprintf("-consumer and -consumer-dns take absolute http or https URLs, not %q", u))
+	for _, f := range []struct {
+		name string
+		urls []string
+	}{{"-consumer", o.consumers}, {"-consumer-dns", o.consumerDNS}} {
+		for _, u := range f.urls {
+			if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+				problems = append(problems, fmt.Sprintf("%s takes an absolute http or https URL, not %s", f.name, shownURL(u)))
+			}
 		}
+	}
+	if consumerOptSet && len(o.consumers) == 0 && len(o.consumerDNS) == 0 {
+		problems = append(problems, "-consumer-key and -consumer-version go with -consumer or -consumer-dns, which name the servers to ask")
 	}
 	if _, err := consumerVersion(o.consumerVer); err != nil {
 		problems = append(problems, err.Error())
@@ -403,6 +413,21 @@ func openStore(o options) (src secrets.Source, key, name string, err error) {
 		return nil, "", "", err
 	}
 	return f, o.key, filepath.Join(dir, o.key), nil
+}
+
+// shownURL returns rawURL for a message without what may hold a
+// credential: user information, query and fragment. A URL that does not
+// parse is not shown at all.
+func shownURL(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "a URL that does not parse"
+	}
+	u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
+	if u.Opaque != "" {
+		return fmt.Sprintf("%q", u.Scheme+":...")
+	}
+	return fmt.Sprintf("%q", u.String())
 }
 
 // validVaultPath says whether p is a KV v2 path, mount first, optionally
