@@ -103,7 +103,10 @@ type Consumers struct {
 	// Key and Version may be called concurrently, for different keys.
 	Version func(promoted secrets.Secret) (string, error)
 
-	// Client sends the requests; nil means http.DefaultClient.
+	// Client sends the requests; nil means http.DefaultClient. A redirect
+	// to another host is not followed unless Client sets CheckRedirect: the
+	// document must come from the consumer listed, not from one it points
+	// at (a redirect answer counts as ErrConsumerStatus).
 	Client *http.Client
 
 	// Timeout bounds each request; zero means DefaultConsumerTimeout. It is
@@ -428,6 +431,11 @@ func (c Consumers) ask(ctx context.Context, rawURL, key, want, old string) *Cons
 	if client == nil {
 		client = http.DefaultClient
 	}
+	if client.CheckRedirect == nil {
+		own := *client
+		own.CheckRedirect = sameHostRedirect
+		client = &own
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		// A *url.Error repeats the URL, query included; the endpoint is
@@ -455,6 +463,9 @@ func (c Consumers) ask(ctx context.Context, rawURL, key, want, old string) *Cons
 		// An unhealthy Store still says what it serves.
 	case resp.StatusCode != http.StatusOK:
 		fail.Reason, fail.Status = ErrConsumerStatus, resp.StatusCode
+		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+			fail.Detail = "a redirect, not followed"
+		}
 		return fail
 	}
 	found := false
@@ -480,6 +491,19 @@ func (c Consumers) ask(ctx context.Context, rawURL, key, want, old string) *Cons
 	if !found {
 		fail.Reason, fail.Detail = ErrConsumerKeyMissing, "no such entry in its document"
 		return fail
+	}
+	return nil
+}
+
+// sameHostRedirect follows a redirect only to the host of the first
+// request, as http.Client does by default up to 10 times; a redirect to
+// another host ends with the redirect as the answer.
+func sameHostRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	if req.URL.Host != via[0].URL.Host {
+		return http.ErrUseLastResponse
 	}
 	return nil
 }
