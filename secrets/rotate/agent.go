@@ -667,6 +667,9 @@ func (r *run) wait(ctx context.Context) error {
 		if now.Before(end) && end.Sub(now) < d {
 			d = end.Sub(now)
 		}
+		if now.Before(deadline) && deadline.Sub(now) < d {
+			d = deadline.Sub(now) // the last poll falls on the deadline, not a poll past it
+		}
 		if left := renewAt.Sub(now); left > 0 && left < d {
 			d = left
 		}
