@@ -643,6 +643,12 @@ func (r *run) wait(ctx context.Context) error {
 				if waiting != nil {
 					r.a.log.WarnContext(ctx, "rotation overlap deadline passed with consumers not serving the new version; revoking",
 						"key", r.key, "rotation", r.rec.ID, "consumers", waiting.Total, "waiting", len(waiting.Waiting), "why", waiting.Error())
+					// The summary names a few; the servers that will fail
+					// once the credential is revoked are each named here.
+					for _, w := range waiting.Waiting {
+						r.a.log.WarnContext(ctx, "consumer not serving the new version as the old credential is revoked",
+							"key", r.key, "rotation", r.rec.ID, "consumer", w.Endpoint, "why", w.Error())
+					}
 				}
 				break
 			}

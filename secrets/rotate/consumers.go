@@ -121,8 +121,8 @@ type Consumers struct {
 // overlap has passed, the target reports the old credential out of use
 // (Target.InUse) and every consumer serves the new version; or, as for
 // InUse, once the overlap deadline (WithOverlapDeadline) has passed (the
-// last poll falls on it), with a warning naming each consumer that had not
-// switched and why. A consumer
+// last poll falls on it), with a warning that sums up the consumers that
+// had not switched and one for each of them, naming it and why. A consumer
 // that is unreachable, answers an unexpected status or a malformed
 // document, lacks the key, or serves another version counts as not
 // switched; each poll logs why (a *ConsumersError), never a value.

@@ -3,8 +3,10 @@ package rotate_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,5 +53,39 @@ func TestConsumerDeadlineIsNotOverrunByAPoll(t *testing.T) {
 	}
 	if got := w.at.Sub(promoted()); got != 101*time.Second {
 		t.Fatalf("revoked %v after the promotion; the deadline is 101s", got)
+	}
+}
+
+// TestConsumerDeadlineWarningNamesEveryConsumer: at the deadline, with more
+// consumers behind than the summary names, every one of them is named in
+// a warning: those are the servers that fail once the old credential is
+// revoked.
+func TestConsumerDeadlineWarningNamesEveryConsumer(t *testing.T) {
+	src, db, clk := setup(t)
+	old, _ := src.Fetch(ctxT(t), "db")
+	var urls []string
+	for range 6 {
+		urls = append(urls, staleConsumer(t, old.Current.Version()))
+	}
+	var logs syncBuffer
+	a := newAgent(t, src, db, clk, "a", rotate.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))), rotate.WithOverlapDeadline(time.Minute),
+		rotate.WithConsumers(rotate.Consumers{Endpoints: rotate.StaticEndpoints(urls...), Key: memKey}))
+	if _, err := runClocked(t, clk, func() (rotate.Report, error) { return a.Rotate(ctxT(t), "db") }); err != nil {
+		t.Fatal(err)
+	}
+	var warnings []string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "level=WARN") {
+			warnings = append(warnings, l)
+		}
+	}
+	for _, u := range urls {
+		named := false
+		for _, w := range warnings {
+			named = named || strings.Contains(w, "consumer="+u) && strings.Contains(w, "still serves version")
+		}
+		if !named {
+			t.Errorf("no warning at the deadline names %s and why:\n%s", u, strings.Join(warnings, "\n"))
+		}
 	}
 }
