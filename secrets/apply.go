@@ -74,7 +74,8 @@ func (s *Store) refetch(ctx context.Context, jobs, again []*job) []*job {
 // values are refreshed again soon.
 //
 // A job whose fetch ended before the served value's fetch started is
-// dropped: the value served is fresher. A success whose fetch started after
+// dropped: the value served is fresher, unless that fetch read the current
+// version only (see overtaken). A success whose fetch started after
 // the latest recorded failure ended clears that failure; an older one is
 // applied all the same (the failure does not make its value wrong) and the
 // failure's record is kept.
@@ -103,12 +104,7 @@ func (s *Store) apply(jobs []*job, atomic, last bool, failed map[string]*Error) 
 		switch {
 		case s.bases[b.key] != b:
 			// Forgotten meanwhile.
-		case j.err != nil:
-			if closing && errors.Is(j.err, ErrClosed) || j.done < b.okStart {
-				continue
-			}
-			failed[b.key] = j.keyError()
-			fails = append(fails, j)
+		case j.err != nil && closing && errors.Is(j.err, ErrClosed):
 		case j.rejected != nil && (j.verdictGen != b.gen || j.keysGen != b.keysGen):
 			// Refused against a value no longer served: the candidate may
 			// be what is served now, or be judged otherwise now.
@@ -117,17 +113,18 @@ func (s *Store) apply(jobs []*job, atomic, last bool, failed map[string]*Error) 
 				continue
 			}
 			again = append(again, j)
-		case j.rejected != nil:
+		case j.overtaken():
+			// The value served is fresher.
+		case j.err != nil || j.rejected != nil:
+			failed[b.key] = j.keyError()
 			if j.done < b.okStart {
+				// A newer fetch succeeded, but read the current version
+				// only: this failure is still the caller's answer, while
+				// the value's record keeps the newer success.
+				logs = s.noteOutcome(logs, j, failed[b.key])
 				continue
 			}
-			failed[b.key] = j.keyError()
 			fails = append(fails, j)
-		case j.done < b.okStart && !(b.okPartial && !j.res.Unchanged && j.res.Versions.Current.sameAs(b.versions.Current)):
-			// The value served was read by a fetch that started after
-			// this one ended. When that fetch read the current version
-			// only, one that agrees on it may know newer previous and
-			// pending versions: its order is in doubt (below).
 		case j.res.Unchanged && j.gen != b.gen:
 			// The source compared with versions the Store no longer
 			// serves: ask again.
@@ -140,7 +137,8 @@ func (s *Store) apply(jobs []*job, atomic, last bool, failed map[string]*Error) 
 			again = append(again, j)
 		case b.loaded && j.changed && (j.start < b.okDone || j.partial && j.gen != b.gen):
 			// This fetch and the one whose value is served overlapped and
-			// disagree: either read may be the newer. A partial answer
+			// disagree, or that one read the current version only (see
+			// overtaken): either read may be the newer. A partial answer
 			// built on versions no longer served is read again in full.
 			if last {
 				giveUp(j)
@@ -233,6 +231,28 @@ func (s *Store) apply(jobs []*job, atomic, last bool, failed map[string]*Error) 
 		s.notifyLocked(changes)
 	}
 	return again
+}
+
+// overtaken reports whether the value j.b serves was read by a fetch that
+// started after j's ended and that read all that j read: j has nothing to
+// add. A read of the current version only (b.okPartial; see job.partial)
+// overtakes what disagrees with it on the current version, and what holds
+// the values served already, but not a read that agrees on the current
+// version and holds other previous or pending versions (apply reads that
+// value again to settle which is newer), nor a failed read: what the
+// failed read was to look at, the partial one did not. s.mu must be held.
+func (j *job) overtaken() bool {
+	b := j.b
+	switch {
+	case j.done >= b.okStart:
+		return false
+	case !b.okPartial, j.err == nil && j.res.Unchanged:
+		return true
+	case j.err != nil:
+		return false
+	}
+	v := j.res.Versions
+	return !v.Current.sameAs(b.versions.Current) || sameValues(v, b.versions)
 }
 
 // publishTouchedLocked publishes the entries of the touched values, and

@@ -41,8 +41,9 @@ type baseState struct {
 	noticeAt uint64
 	busy     bool // a background refresh is in flight
 
-	// okPartial says that the fetch whose value is served read its
-	// current version only (see job.partial).
+	// okPartial says that the fetch of span okStart–okDone read the
+	// current version only (see job.partial): the previous and pending
+	// versions served were read by an earlier one.
 	okPartial bool
 
 	lastForced time.Time     // when an authentication failure last forced a refresh

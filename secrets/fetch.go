@@ -28,10 +28,12 @@ type job struct {
 	err      error  // the fetch's failure; the class sentinel is in the chain
 	rejected *Error // the verdict's refusal of the candidate, cleared at each examination
 
-	// partial says res answers a forced request (see Request.Forced) with
-	// the previous and pending versions of req.Known: the source read the
-	// current version again, and may have taken the others from Known
-	// rather than read them. See apply.
+	// partial says that res may rest on a read of the current version
+	// alone: FetchMany answered it Unchanged (which a batch may do on the
+	// strength of the current version; see Result.Unchanged), or answered
+	// a forced request (see Request.Forced) with the previous and pending
+	// versions of req.Known, which the source may have taken from Known
+	// rather than read. See apply.
 	partial bool
 
 	// The verdict of the last examination, and the state it was reached
@@ -90,9 +92,9 @@ func (s *Store) fetch(ctx context.Context, jobs []*job, conditional bool) {
 				done := s.tick()
 				for i, j := range js {
 					j.res, j.done = res[i], done
-					j.partial = j.req.Forced && res[i].Err == nil &&
+					j.partial = res[i].Err == nil && (res[i].Unchanged || j.req.Forced &&
 						res[i].Versions.Previous.sameAs(j.req.Known.Previous) &&
-						res[i].Versions.Pending.sameAs(j.req.Known.Pending)
+						res[i].Versions.Pending.sameAs(j.req.Known.Pending))
 				}
 				return nil
 			})

@@ -51,7 +51,10 @@ func (s *Store) Refresh(ctx context.Context, keys ...string) error {
 			}
 			s.mu.Lock()
 			b = s.bases[base]
-			stale := b != nil && b.loaded && b.okStart < asked
+			// A fetch that started after the call counts only if it read
+			// every version: a read of the current version alone (see
+			// job.partial) leaves the others as the load found them.
+			stale := b != nil && b.loaded && (b.okStart < asked || b.okPartial)
 			s.mu.Unlock()
 			if !stale {
 				continue

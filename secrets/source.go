@@ -64,6 +64,19 @@ type Result struct {
 	// Versions.RefreshBy, if the source sets it). A source may set it only
 	// when Known.Current is not zero, and not for a forced request (see
 	// Request.Forced).
+	//
+	// From FetchIfChanged, Unchanged says that every version is still
+	// Known's: the current, previous and pending ones. From FetchMany it
+	// may rest on the current version alone, since a batch read may see
+	// only current versions (AWS BatchGetSecretValue does, and cannot
+	// tell that a previous version was removed while the current one
+	// stayed). The Store takes a batch's Unchanged as a read of the
+	// current version only: a full read of the key that ended before it
+	// still counts where it agrees on the current version and differs on
+	// the others (the Store reads the key in full again to settle which is
+	// newer, and never lets a value go back to an older current version),
+	// a failed read that ended before it is still reported, and Refresh
+	// does not count it as the read after the call that it promises.
 	Unchanged bool
 	Err       error
 }
@@ -71,8 +84,9 @@ type Result struct {
 // A BatchFetcher fetches many keys in as few backend calls as it can (AWS
 // BatchGetSecretValue, for instance). The Store uses it for refresh rounds,
 // Refresh and reloads that touch more than one key of the source: a round's
-// requests carry Known, a Refresh's do not, and a reload's carry Known and
-// are Forced.
+// requests carry Known (and may be answered Unchanged on the strength of the
+// current version alone; see Result.Unchanged), a Refresh's do not, and a
+// reload's carry Known and are Forced.
 //
 // FetchMany returns exactly one Result per Request, in the same order. A
 // failure of the whole call is reported in every Result. Like Fetch, it may
