@@ -123,7 +123,8 @@ or -overlap-deadline has passed (then it revokes anyway and logs, as a
 warning, which servers had not switched and why). -consumer names one
 endpoint; -consumer-dns names a host that resolves to every server (a
 Kubernetes headless Service with publishNotReadyAddresses), looked up again
-at every poll. -consumer-key is the key as the servers' Stores name it
+at every poll, and asks each address (with https, each server's
+certificate must then name its IP address). -consumer-key is the key as the servers' Stores name it
 (default: file://FILE for -secrets, vault://PATH for -vault), and
 -consumer-version says how they read it: "id" (default) when they read the
 same file or the same Vault secret through rotor, "content" when they read

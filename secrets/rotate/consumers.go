@@ -162,6 +162,12 @@ func StaticEndpoints(urls ...string) func(context.Context) ([]string, error) {
 // A headless Service lists only the pods that pass their readiness probe
 // unless it sets publishNotReadyAddresses: set it, since a pod that is not
 // ready may still hold the old credential.
+//
+// With https, each request goes to an address, so TLS verifies the
+// consumer's certificate against that address: it must name the address
+// (an IP SAN), or Consumers.Client must verify another name (its
+// transport's TLSClientConfig.ServerName). A certificate naming only the
+// Service makes every consumer ErrConsumerUnreachable.
 func ResolvedEndpoints(rawURL string, lookup func(ctx context.Context, host string) ([]string, error)) (func(context.Context) ([]string, error), error) {
 	u, err := parseEndpoint(rawURL)
 	if err != nil {
