@@ -204,6 +204,7 @@ func TestKubernetesSecretVolume(t *testing.T) {
 		envNames = append(envNames, str(t, e, "name"))
 	}
 	checkRotatorArgs(t, rargs, envNames, map[string]string{"secrets": "file"})
+	checkRotatorTTL(t, rargs, args, 0)
 
 	// The publisher patches the Secret the pods mount, from the rotator's
 	// file, and may touch nothing else.

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 	"text/template"
+	"time"
 
 	"github.com/hashicorp/hcl"
 )
@@ -153,6 +154,16 @@ func TestVaultAgent(t *testing.T) {
 	}
 	rargs := rexec[1:]
 	checkRotatorArgs(t, rargs, env, map[string]string{"vault": ""})
+	var render time.Duration
+	for _, tc := range blocks(t, cfg, "template_config") {
+		if d, err := time.ParseDuration(fmt.Sprint(tc["static_secret_render_interval"])); err == nil {
+			render = d
+		}
+	}
+	if render == 0 {
+		t.Error("agent.hcl sets no static_secret_render_interval: how late the agent renders a new version is unknown")
+	}
+	checkRotatorTTL(t, rargs, exec[1:], render)
 
 	vaultKey, _ := flagValue(rargs, "vault")
 	p, q, _ := strings.Cut(vaultKey, "?")
