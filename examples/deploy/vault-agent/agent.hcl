@@ -6,7 +6,8 @@
 #   vault agent -config=/etc/vault-agent/agent.hcl
 #
 # Each template is written to a temporary file and renamed over the old one,
-# so the server never reads half a file.
+# so the server never reads half a file. The files are 0600 and belong to
+# the user the agent runs as: run it as the server's user (mcpserver).
 
 pid_file = "/run/vault-agent/agent.pid"
 
