@@ -223,7 +223,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&roles, "roles", "", "two roles to alternate between, e.g. app_a,app_b (default: rotate the single role named in the file)")
 	fs.DurationVar(&o.ttl, "ttl", 0, "the servers' refresh interval (their Store TTL, mcpserver's -ttl): how late a server may pick up a new password; required")
 	fs.DurationVar(&o.overlap, "overlap", 0, "how long the old password keeps working after the new one is promoted (default and minimum: 3 x -ttl)")
-	fs.DurationVar(&o.deadline, "overlap-deadline", 0, "the longest wait, after the promotion, for sessions of the old credential to end and every -consumer to report the new version, before the old credential is revoked anyway, with a warning (default: 4 x -overlap)")
+	fs.DurationVar(&o.deadline, "overlap-deadline", 0, "the longest wait, after the promotion (or, for a rotator that took over a rotation left by another, after its takeover), for sessions of the old credential to end and every -consumer to report the new version, before the old credential is revoked anyway, with a warning (default: 4 x -overlap)")
 	fs.DurationVar(&o.every, "every", 0, "rotate whenever the password is older than this, until stopped (e.g. 720h); 0 rotates once and exits")
 	fs.DurationVar(&o.jitter, "jitter", 0, "with -every: rotate up to this much earlier, at random, so that many files do not rotate at once")
 	fs.StringVar(&o.pidFile, "sighup-pidfile", "", "file holding the PID of a server to send SIGHUP once the new password is promoted, so it reloads at once")

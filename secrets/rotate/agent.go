@@ -85,7 +85,9 @@ func WithOverlap(d time.Duration) Option {
 // consumers are to be asked (WithConsumers): the Agent waits past the
 // overlap until nothing uses it and every consumer serves the new version,
 // but no longer than this after the promotion, and then revokes it anyway,
-// with a warning. Default: four times the overlap. It must not be shorter
+// with a warning. Like the overlap, it is counted on the Agent's own clock:
+// an agent that takes over a rotation promoted by another counts it from
+// its takeover. Default: four times the overlap. It must not be shorter
 // than the overlap.
 func WithOverlapDeadline(d time.Duration) Option {
 	return func(a *Agent) error { a.deadline = d; return nil }
