@@ -174,8 +174,10 @@ func (s *Store) apply(jobs []*job, atomic, last bool, failed map[string]*Error) 
 		return again
 	}
 	var changes []Change
+	var reloadPhase phase
 	for _, j := range oks {
 		b := j.b
+		first := !b.loaded
 		if j.changed || j.start > b.okStart {
 			b.okStart, b.okDone, b.okPartial = j.start, j.done, j.partial
 		}
@@ -207,7 +209,7 @@ func (s *Store) apply(jobs []*job, atomic, last bool, failed map[string]*Error) 
 			// No failure has been recorded since this fetch began: the
 			// value is healthy again.
 			b.failures, b.lastErr, b.lastOp, b.lastErrAt = 0, nil, "", time.Time{}
-			b.next = now.Add(s.ttlJittered())
+			b.next = now.Add(s.pollDelay(first, atomic, &reloadPhase))
 			if by := j.res.Versions.RefreshBy; !by.IsZero() && by.Before(b.next) {
 				// The source asked to be read again sooner (a lease's
 				// renewal point, a scheduled rotation); never sooner than

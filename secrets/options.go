@@ -65,6 +65,7 @@ type config struct {
 	required     []string // nil: no WithRequired
 	observers    []Observer
 	reloadSpread time.Duration
+	phaseSpread  bool
 }
 
 func defaultConfig() config {
@@ -288,6 +289,33 @@ func WithReloadSpread(window time.Duration) Option {
 			return fmt.Errorf("secrets: WithReloadSpread(%v): must not be negative", window)
 		}
 		c.reloadSpread = window
+		return nil
+	}
+}
+
+// WithPhaseSpread makes a Store take a random phase for its polling after
+// its first load and after each reload: the first poll that follows is due
+// a uniformly random time in (0, T] later (T the TTL; see WithTTL), drawn
+// from the same random source as the jitter and measured on the Store's
+// clock (see WithClock), instead of a TTL less jitter. The polls after it
+// come a TTL less jitter apart, as without the option, and no value is
+// ever served longer than T before it is polled again.
+//
+// It is meant for fleets. The jitter moves each poll by at most a fraction
+// of the TTL (see WithJitter), so servers started together, or reloaded
+// together by a fleet-wide SIGHUP, keep polling the backend in step round
+// after round, in bursts of the whole fleet's requests. With a random
+// phase each, their polls spread over the TTL from the first round on. All
+// keys of one Store share the phase of their first load (and of a reload),
+// so a Store still polls them in one round, and one batch where its source
+// batches (see BatchFetcher).
+//
+// The default is off: a single server has no one to fall in step with and
+// gains nothing, while the option costs it up to one earlier poll of each
+// key after its first load and after each reload.
+func WithPhaseSpread() Option {
+	return func(c *config) error {
+		c.phaseSpread = true
 		return nil
 	}
 }

@@ -99,3 +99,36 @@ func (s *Store) refreshRound(jobs []*job) {
 		s.roundHook()
 	}
 }
+
+// A phase is a fraction of the TTL in [0, 1), drawn once when first asked
+// for and the same afterwards.
+type phase struct {
+	f     float64
+	drawn bool
+}
+
+// get returns the phase, drawing it from rand the first time.
+func (p *phase) get(rand func() float64) float64 {
+	if !p.drawn {
+		p.f, p.drawn = rand(), true
+	}
+	return p.f
+}
+
+// pollDelay returns how long after a successful fetch a healthy value is
+// polled again: the TTL less jitter (see ttlJittered), or, with
+// WithPhaseSpread, after a first load (first) or a reload (reload), T less
+// a phase drawn uniformly from [0, T), which falls in (0, T]. Every first
+// load of a Store shares one phase (loadPhase), and every value of one
+// reload shares reloadPhase, so that values polled in one round, and one
+// batch where the source batches, still are. s.mu must be held.
+func (s *Store) pollDelay(first, reload bool, reloadPhase *phase) time.Duration {
+	if !s.cfg.phaseSpread || !first && !reload {
+		return s.ttlJittered()
+	}
+	p := &s.loadPhase
+	if reload {
+		p = reloadPhase
+	}
+	return s.cfg.ttl - time.Duration(p.get(s.rand)*float64(s.cfg.ttl))
+}

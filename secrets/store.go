@@ -58,6 +58,7 @@ type Store struct {
 
 	loads     map[string]chan struct{} // first loads under way, by value; guarded by mu
 	wakeAt    time.Time                // when the scheduler is next due to look, zero if never; guarded by mu
+	loadPhase phase                    // the first poll's phase after a first load (WithPhaseSpread); guarded by mu
 	published chan struct{}            // closed at the next publish; made by callers waiting for one; guarded by mu
 	ctx       context.Context          // canceled by Close; every fetch runs under it
 	cancel    context.CancelFunc
