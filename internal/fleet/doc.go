@@ -46,7 +46,10 @@
 // within a window of Jitter·T; one started over a TTL (a rolling restart,
 // or a fleet that has run long enough) polls at random phases. The steady
 // window is measured after the warm-up in both cases, and the table names
-// the start.
+// the start. With Config.PhaseSpread every Store has
+// secrets.WithPhaseSpread, which draws the phase of its first poll after
+// its first load, and after a reload, uniformly within T: a fleet started or
+// reloaded together then polls at random phases from its first round on.
 //
 // The run takes real time on the system clock, since what it measures is
 // the backend's load over time; every wait for an event is bounded by a

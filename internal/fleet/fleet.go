@@ -46,6 +46,10 @@ type Config struct {
 	// Window is the least length of the steady window; it lasts until
 	// every Store has also polled twice in it.
 	Window time.Duration
+	// PhaseSpread gives every Store secrets.WithPhaseSpread: its first
+	// poll after its first load, and after a reload, at a random phase
+	// within T.
+	PhaseSpread bool
 	// Spread, when positive, adds a second fleet whose Stores have
 	// WithReloadSpread(Spread), for a coordinated reload spread over that
 	// window.
@@ -338,6 +342,9 @@ func (f *fleet) add(i int) error {
 	}
 	if f.spread > 0 {
 		opts = append(opts, secrets.WithReloadSpread(f.spread))
+	}
+	if f.cfg.PhaseSpread {
+		opts = append(opts, secrets.WithPhaseSpread())
 	}
 	st, err := secrets.New(nil, opts...)
 	if err != nil {

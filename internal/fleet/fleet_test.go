@@ -30,6 +30,7 @@ var (
 	flagStart   = flag.String("fleet.start", "together", `how the Stores start, comma-separated: "together" (all at once), "staggered" (uniformly over T)`)
 	flagWarmup  = flag.Duration("fleet.warmup", 0, "least warm-up after the last first load (0: 2·T)")
 	flagWindow  = flag.Duration("fleet.window", 0, "least length of the steady window (0: 4·T)")
+	flagPhase   = flag.Bool("fleet.phase-spread", false, "give every Store secrets.WithPhaseSpread")
 	flagSpread  = flag.Duration("fleet.spread", 0, "WithReloadSpread window of the second coordinated reload (0: T)")
 	flagQuotas  = flag.String("fleet.quotas", "aws", `server quotas: "aws" (AWS's documented rates) or "none"`)
 	flagVerbose = flag.Bool("fleet.progress", false, "log each phase as it starts")
@@ -74,7 +75,7 @@ func configs(t *testing.T) []fleet.Config {
 			cfg := fleet.Config{
 				Instances: n, Keys: *flagK, TTL: ttl, Jitter: *flagJitter,
 				Stagger: stagger, Warmup: warmup, Window: window, Spread: spread,
-				Quotas: quotas,
+				PhaseSpread: *flagPhase, Quotas: quotas,
 			}
 			if *flagVerbose {
 				cfg.Progress = func(format string, args ...any) {
@@ -193,6 +194,19 @@ func TestConfigRejected(t *testing.T) {
 	} {
 		if _, err := fleet.Run(context.Background(), cfg); err == nil {
 			t.Errorf("%s: Run accepted %+v", name, cfg)
+		}
+	}
+}
+
+func TestStartMode(t *testing.T) {
+	for want, cfg := range map[string]fleet.Config{
+		"together":                        {},
+		"together, phase spread":          {PhaseSpread: true},
+		"staggered over 30s":              {Stagger: 30 * time.Second},
+		"staggered over 3s, phase spread": {Stagger: 3 * time.Second, PhaseSpread: true},
+	} {
+		if got := cfg.StartMode(); got != want {
+			t.Errorf("StartMode of %+v = %q, want %q", cfg, got, want)
 		}
 	}
 }

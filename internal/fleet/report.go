@@ -11,12 +11,17 @@ import (
 const PeakGoal = 1.2
 
 // StartMode names how a fleet's Stores started: "together" or "staggered
-// over <d>".
+// over <d>", followed by ", phase spread" when they have
+// secrets.WithPhaseSpread.
 func (c Config) StartMode() string {
-	if c.Stagger == 0 {
-		return "together"
+	mode := "together"
+	if c.Stagger != 0 {
+		mode = "staggered over " + c.Stagger.String()
 	}
-	return "staggered over " + c.Stagger.String()
+	if c.PhaseSpread {
+		mode += ", phase spread"
+	}
+	return mode
 }
 
 // CallsPerRound returns the requests a Store made per background round in
