@@ -48,14 +48,14 @@ func TestTwoCrashesInARowThenAThirdAgentFinishesOrUndoes(t *testing.T) {
 					a := newAgent(t, src, db, clk, "a", rotate.WithStepHook(h1))
 					_, _ = runClocked(t, clk, func() (rotate.Report, error) { return a.Rotate(ctxT(t), "db") })
 					if !*hit1 {
-						t.Skip()
+						t.Skipf("the rotation does not pass %s (recorded %v)", p1.step, p1.recorded)
 					}
 					clk.Advance(2 * time.Minute)
 					h2, hit2 := crashAt(p2)
 					b := newAgent(t, src, db, clk, "b", rotate.WithStepHook(h2))
 					_, _ = runClocked(t, clk, func() (rotate.Report, error) { return b.Rotate(ctxT(t), "db") })
 					if !*hit2 {
-						t.Skip()
+						t.Skipf("the resumed rotation does not pass %s (recorded %v)", p2.step, p2.recorded)
 					}
 					v, _ := src.Fetch(ctxT(t), "db")
 					if acc := db.get(); acc != v.Current.Reveal() && acc != v.Pending.Reveal() {
