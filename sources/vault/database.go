@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -206,7 +207,7 @@ func (s *Source) fetchStatic(ctx context.Context, k secretKey, p string, known s
 	}
 	by := before.Add(staticOverdueWait)
 	if ttl, ok := seconds(sec.Data["ttl"]); ok && ttl > 0 {
-		by = before.Add(ttl + staticGrace)
+		by = before.Add(ttl).Add(staticGrace)
 	}
 	cur := secrets.NewSecret(k.key, id, value)
 	if conditional && known.Current.Version() == id && known.Current.Equal(cur) &&
@@ -236,7 +237,24 @@ func seconds(v any) (time.Duration, bool) {
 	if f < 0 {
 		f = 0
 	}
+	if f >= float64(maxSeconds) {
+		return maxSeconds * time.Second, true
+	}
 	return time.Duration(f * float64(time.Second)), true
+}
+
+// maxSeconds is the longest duration, in whole seconds, that a
+// time.Duration holds: Vault's longer TTLs are cut to it, which moves their
+// end earlier, never later, and keeps it after their start.
+const maxSeconds = time.Duration(math.MaxInt64 / int64(time.Second))
+
+// leaseSeconds turns a lease duration that Vault gave in seconds into a
+// time.Duration, cut to maxSeconds.
+func leaseSeconds(n int) time.Duration {
+	if int64(n) > int64(maxSeconds) {
+		return maxSeconds * time.Second
+	}
+	return time.Duration(n) * time.Second
 }
 
 // databaseError classifies an error of the database engine: a role that does

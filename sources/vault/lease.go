@@ -280,7 +280,7 @@ func (s *Source) readCreds(ctx context.Context, p string) (*lease, error) {
 		version:   secrets.ContentVersion(whole),
 		increment: sec.LeaseDuration,
 		start:     before,
-		end:       before.Add(time.Duration(sec.LeaseDuration) * time.Second),
+		end:       before.Add(leaseSeconds(sec.LeaseDuration)),
 		final:     !sec.Renewable,
 		sess:      sess,
 	}
@@ -322,7 +322,7 @@ func (s *Source) renewLease(ctx context.Context, p string, l *lease) error {
 		return newError(secrets.ErrInvalid, "renew the lease of", p, "Vault did not say for how long", nil)
 	}
 	l.start = before
-	l.end = before.Add(time.Duration(sec.LeaseDuration) * time.Second)
+	l.end = before.Add(leaseSeconds(sec.LeaseDuration))
 	ttl := l.end.Sub(before)
 	s.leaseEvent(LeaseEvent{Kind: LeaseRenewed, Key: p, Version: l.version, TTL: ttl})
 	if !sec.Renewable || sec.LeaseDuration < l.increment {

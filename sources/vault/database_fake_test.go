@@ -1,0 +1,198 @@
+package vault
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+
+	"github.com/rotorhq/rotor/internal/fakeclock"
+)
+
+// fakeDB is a Vault that answers just what the database keys need: token
+// lookup, dynamic and static credentials, and lease lookup and renewal.
+// Tokens can be revoked, with the leases they read.
+type fakeDB struct {
+	t  *testing.T
+	mu sync.Mutex
+
+	leaseDuration int64 // of each new pair
+	renewDuration int64 // granted by a renewal
+	staticTTL     any   // the ttl a static role reports
+	tokens        map[string]bool
+	leases        map[string]string // lease id → token that read it
+	reads         map[string]int    // path → credentials read
+	logins        int
+}
+
+func newFakeDB(t *testing.T) (*fakeDB, *httptest.Server) {
+	f := &fakeDB{t: t, leaseDuration: 60, renewDuration: 60, staticTTL: 3600,
+		tokens: map[string]bool{}, leases: map[string]string{}, reads: map[string]int{}}
+	srv := httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(srv.Close)
+	return f, srv
+}
+
+func (f *fakeDB) reply(w http.ResponseWriter, status int, body any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(body)
+}
+
+func (f *fakeDB) serve(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	tok := r.Header.Get("X-Vault-Token")
+	if !f.tokens[tok] {
+		f.reply(w, http.StatusForbidden, map[string]any{"errors": []string{"permission denied", "invalid token"}})
+		return
+	}
+	var body struct {
+		LeaseID string `json:"lease_id"`
+	}
+	if r.Method == http.MethodPut || r.Method == http.MethodPost {
+		json.NewDecoder(r.Body).Decode(&body)
+	}
+	p := strings.TrimPrefix(r.URL.Path, "/v1/")
+	switch {
+	case p == "auth/token/lookup-self":
+		f.reply(w, 200, map[string]any{"data": map[string]any{"ttl": 0, "renewable": false}})
+	case strings.HasPrefix(p, "database/creds/"):
+		f.reads[p]++
+		id := fmt.Sprintf("%s/%d", p, f.reads[p])
+		f.leases[id] = tok
+		f.reply(w, 200, map[string]any{"lease_id": id, "lease_duration": f.leaseDuration, "renewable": true,
+			"data": map[string]any{"username": fmt.Sprintf("v-%s-%d", p, f.reads[p]), "password": fmt.Sprintf("pw-%d", f.reads[p])}})
+	case strings.HasPrefix(p, "database/static-creds/"):
+		f.reads[p]++
+		f.reply(w, 200, map[string]any{"data": map[string]any{"username": "app", "password": "pw-static",
+			"ttl": f.staticTTL, "last_vault_rotation": "2026-12-02T18:00:00Z"}})
+	case p == "sys/leases/lookup":
+		if _, ok := f.leases[body.LeaseID]; !ok {
+			f.reply(w, 400, map[string]any{"errors": []string{"invalid lease"}})
+			return
+		}
+		f.reply(w, 200, map[string]any{"data": map[string]any{"id": body.LeaseID, "ttl": 30}})
+	case p == "sys/leases/renew":
+		if _, ok := f.leases[body.LeaseID]; !ok {
+			f.reply(w, 400, map[string]any{"errors": []string{"lease not found"}})
+			return
+		}
+		f.reply(w, 200, map[string]any{"lease_id": body.LeaseID, "lease_duration": f.renewDuration, "renewable": true})
+	default:
+		f.reply(w, 404, map[string]any{"errors": []string{}})
+	}
+}
+
+// revokeToken revokes tok and, as Vault does, every lease it read.
+func (f *fakeDB) revokeToken(tok string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.tokens, tok)
+	for id, by := range f.leases {
+		if by == tok {
+			delete(f.leases, id)
+		}
+	}
+}
+
+func (f *fakeDB) readsOf(p string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reads[p]
+}
+
+// Login implements api.AuthMethod: each login is a new token.
+func (f *fakeDB) Login(ctx context.Context, c *api.Client) (*api.Secret, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.logins++
+	tok := fmt.Sprintf("t%d", f.logins)
+	f.tokens[tok] = true
+	return &api.Secret{Auth: &api.SecretAuth{ClientToken: tok}}, nil
+}
+
+// A lease whose duration does not fit a time.Duration in nanoseconds is
+// held, not treated as ended: no new pair on the next fetch.
+func TestDatabaseHugeLeaseDuration(t *testing.T) {
+	f, srv := newFakeDB(t)
+	f.leaseDuration = 10_000_000_000 // seconds: about 317 years
+	s, err := New(newClient(t, srv.URL, ""), WithAuth(f), WithDatabaseMount("database"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	v1, err := s.Fetch(ctx, "database/creds/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !v1.RefreshBy.After(time.Now().Add(time.Hour)) {
+		t.Errorf("RefreshBy %s, want far in the future", v1.RefreshBy)
+	}
+	v2, err := s.Fetch(ctx, "database/creds/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v2.Current.Version() != v1.Current.Version() || f.readsOf("database/creds/app") != 1 {
+		t.Errorf("a new pair was read: %d reads", f.readsOf("database/creds/app"))
+	}
+}
+
+// A renewal granting a duration that overflows keeps the lease too.
+func TestDatabaseHugeRenewal(t *testing.T) {
+	f, srv := newFakeDB(t)
+	f.leaseDuration = 1
+	f.renewDuration = 10_000_000_000
+	clk := fakeclock.New(time.Date(2026, 12, 2, 18, 0, 0, 0, time.UTC))
+	s, err := New(newClient(t, srv.URL, ""), WithAuth(f), WithDatabaseMount("database"), WithClock(clk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	v1, err := s.Fetch(ctx, "database/creds/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(v1.RefreshBy.Sub(clk.Now())) // due: renewed
+	v2, err := s.Fetch(ctx, "database/creds/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !v2.RefreshBy.After(clk.Now().Add(time.Hour)) {
+		t.Errorf("RefreshBy %s after renewal at %s, want far in the future", v2.RefreshBy, clk.Now())
+	}
+	if _, err := s.Fetch(ctx, "database/creds/app"); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.readsOf("database/creds/app"); n != 1 {
+		t.Errorf("%d pairs read, want 1", n)
+	}
+}
+
+// A static role announcing a rotation further away than a time.Duration
+// holds is read again at the Store's TTL, not every two seconds.
+func TestDatabaseHugeStaticTTL(t *testing.T) {
+	f, srv := newFakeDB(t)
+	f.staticTTL = 1e10
+	s, err := New(newClient(t, srv.URL, ""), WithAuth(f), WithDatabaseMount("database"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	v, err := s.Fetch(context.Background(), "database/static-creds/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !v.RefreshBy.After(time.Now().Add(time.Hour)) {
+		t.Errorf("RefreshBy %s, want far in the future", v.RefreshBy)
+	}
+}
