@@ -196,3 +196,33 @@ func TestDatabaseHugeStaticTTL(t *testing.T) {
 		t.Errorf("RefreshBy %s, want far in the future", v.RefreshBy)
 	}
 }
+
+// A pair whose token was revoked (and its leases with it) is not served as
+// previous once a new login replaced the token.
+func TestDatabaseRevokedTokenPairNotPrevious(t *testing.T) {
+	f, srv := newFakeDB(t)
+	s, err := New(newClient(t, srv.URL, ""), WithAuth(f), WithDatabaseMount("database"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if _, err := s.Fetch(ctx, "database/creds/app"); err != nil {
+		t.Fatal(err)
+	}
+	f.revokeToken("t1")
+	// Another key meets the revoked token first, and logs in again.
+	if _, err := s.Fetch(ctx, "database/creds/other"); err != nil {
+		t.Fatal(err)
+	}
+	v, err := s.Fetch(ctx, "database/creds/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !v.Previous.IsZero() {
+		t.Errorf("previous version %s served, but its lease was revoked with its token", v.Previous.Version())
+	}
+	if n := f.readsOf("database/creds/app"); n != 2 {
+		t.Errorf("%d pairs read, want 2", n)
+	}
+}

@@ -197,7 +197,13 @@ func (s *Source) keepLease(ctx context.Context, p string, r *dynamicRole) error 
 		switch {
 		case c.sess != nil && c.sess.isRetired():
 			// The token that read it was replaced: Vault revokes a
-			// token's leases when the token expires or is revoked.
+			// token's leases when the token expires or is revoked. A
+			// lease already revoked with its token is lost, not kept
+			// as previous.
+			if lerr := s.lookupLease(ctx, p, c); leaseGone(lerr) {
+				err = lerr
+				break
+			}
 			if !c.final {
 				c.final = true
 				s.leaseEvent(LeaseEvent{Kind: LeaseEnding, Key: p, Version: c.version, TTL: c.end.Sub(now)})
