@@ -205,9 +205,13 @@ func (s *Source) fetchStatic(ctx context.Context, k secretKey, p string, known s
 	if id == "" {
 		id = secrets.ContentVersion(whole)
 	}
-	by := before.Add(staticOverdueWait)
+	// A ttl that is not a number says nothing of the schedule: the
+	// Store's TTL alone governs, rather than a read every two seconds.
+	var by time.Time
 	if ttl, ok := seconds(sec.Data["ttl"]); ok && ttl > 0 {
 		by = before.Add(ttl).Add(staticGrace)
+	} else if ok {
+		by = before.Add(staticOverdueWait)
 	}
 	cur := secrets.NewSecret(k.key, id, value)
 	if conditional && known.Current.Version() == id && known.Current.Equal(cur) &&

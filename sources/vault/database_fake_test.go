@@ -226,3 +226,24 @@ func TestDatabaseRevokedTokenPairNotPrevious(t *testing.T) {
 		t.Errorf("%d pairs read, want 2", n)
 	}
 }
+
+// A static role whose ttl is not a number says nothing of its schedule: the
+// Store's TTL governs, not a poll every two seconds.
+func TestDatabaseStaticTTLWrongType(t *testing.T) {
+	for _, ttl := range []any{"3600", nil, map[string]any{"s": 1}} {
+		f, srv := newFakeDB(t)
+		f.staticTTL = ttl
+		s, err := New(newClient(t, srv.URL, ""), WithAuth(f), WithDatabaseMount("database"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := s.Fetch(context.Background(), "database/static-creds/app")
+		s.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !v.RefreshBy.IsZero() {
+			t.Errorf("ttl %#v: RefreshBy %s, want none", ttl, v.RefreshBy)
+		}
+	}
+}

@@ -205,10 +205,11 @@
 // (now + ttl), so the Store reads the role again just after it rotates, then
 // keeps its usual TTL; while Vault is late (it reports ttl 0: its rotation
 // queue runs every five seconds, and retries a failed rotation after ten)
-// the source asks again every two seconds. A rotation on request is not
-// announced: the Store sees it at its next poll (its TTL), or at once when a
-// call wrapped by secrets.Call, WrapTool or Transport meets the refused
-// password, which forces a refresh and retries the call.
+// the source asks again every two seconds; a response without a numeric ttl
+// sets no RefreshBy, and the Store's TTL alone applies. A rotation on
+// request is not announced: the Store sees it at its next poll (its TTL), or
+// at once when a call wrapped by secrets.Call, WrapTool or Transport meets
+// the refused password, which forces a refresh and retries the call.
 //
 // Dynamic credentials (database/creds/<role>). Each read of the role makes
 // a new database user with a lease; the value is the pair Vault gave, and
