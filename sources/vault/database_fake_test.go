@@ -80,6 +80,9 @@ func (f *fakeDB) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.reply(w, 200, map[string]any{"data": map[string]any{"id": body.LeaseID, "ttl": 30}})
+	case p == "sys/leases/revoke":
+		delete(f.leases, body.LeaseID)
+		f.reply(w, 204, nil)
 	case p == "sys/leases/renew":
 		if _, ok := f.leases[body.LeaseID]; !ok {
 			f.reply(w, 400, map[string]any{"errors": []string{"lease not found"}})

@@ -391,7 +391,7 @@ func (s *Source) revokeLeases() error {
 			if l == nil || !now.Before(l.end) {
 				continue
 			}
-			err := s.do(ctx, func(c *api.Client) error { return c.Sys().RevokeWithContext(ctx, l.id) })
+			err := s.revokeLease(ctx, l)
 			if err != nil {
 				err = classify(ctx, "revoke the lease of", p, err)
 				errs = append(errs, err)
@@ -402,6 +402,21 @@ func (s *Source) revokeLeases() error {
 		<-r.lock
 	}
 	return errors.Join(errs...)
+}
+
+// revokeLease revokes l with the token that read it, or with the one in
+// use when a newer login replaced that token. Close makes no new login, and
+// a login that Close overtook was never put in use, though its token may
+// have read l.
+func (s *Source) revokeLease(ctx context.Context, l *lease) error {
+	sess := l.sess
+	if sess == nil || sess.isRetired() {
+		sess = s.sess.Load()
+	}
+	if sess == nil {
+		return errClosed()
+	}
+	return sess.client.Sys().RevokeWithContext(ctx, l.id)
 }
 
 func (s *Source) leaseEvent(ev LeaseEvent) {
