@@ -30,11 +30,14 @@ type fakeDB struct {
 	leases        map[string]string // lease id → token that read it
 	reads         map[string]int    // path → credentials read
 	logins        int
+	tokenTTL      map[string]int    // token → the ttl lookup-self reports (0 by default)
+	rejectOn      map[string]string // path → a token refused there as invalid, though valid elsewhere
 }
 
 func newFakeDB(t *testing.T) (*fakeDB, *httptest.Server) {
 	f := &fakeDB{t: t, leaseDuration: 60, renewDuration: 60, staticTTL: 3600,
-		tokens: map[string]bool{}, leases: map[string]string{}, reads: map[string]int{}}
+		tokens: map[string]bool{}, leases: map[string]string{}, reads: map[string]int{},
+		tokenTTL: map[string]int{}, rejectOn: map[string]string{}}
 	srv := httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(srv.Close)
 	return f, srv
@@ -50,7 +53,7 @@ func (f *fakeDB) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	tok := r.Header.Get("X-Vault-Token")
-	if !f.tokens[tok] {
+	if !f.tokens[tok] || f.rejectOn[strings.TrimPrefix(r.URL.Path, "/v1/")] == tok {
 		f.reply(w, http.StatusForbidden, map[string]any{"errors": []string{"permission denied", "invalid token"}})
 		return
 	}
@@ -63,7 +66,7 @@ func (f *fakeDB) serve(w http.ResponseWriter, r *http.Request) {
 	p := strings.TrimPrefix(r.URL.Path, "/v1/")
 	switch {
 	case p == "auth/token/lookup-self":
-		f.reply(w, 200, map[string]any{"data": map[string]any{"ttl": 0, "renewable": false}})
+		f.reply(w, 200, map[string]any{"data": map[string]any{"ttl": f.tokenTTL[tok], "renewable": false}})
 	case strings.HasPrefix(p, "database/creds/"):
 		f.reads[p]++
 		id := fmt.Sprintf("%s/%d", p, f.reads[p])

@@ -250,8 +250,11 @@
 //
 // The token's own lifetime bounds the leases it reads: Vault revokes a
 // token's leases when the token expires or is revoked. The source reads a
-// new pair with the new token after a login (see Token lifecycle); give the
-// token a max TTL well above the role's max_ttl so that this is rare.
+// new pair with the new token after a login (see Token lifecycle), and
+// serves the old pair as previous only while both its lease and its token
+// live: it looks up the lease, and the old token (auth/token/lookup-self),
+// first. Give the token a max TTL well above the role's max_ttl so that
+// this is rare.
 //
 // Close does not revoke the leases (nor does it revoke the token): they end
 // with their TTL, which on the database side drops the users. A revocation

@@ -204,6 +204,11 @@ func (s *Source) keepLease(ctx context.Context, p string, r *dynamicRole) error 
 				err = lerr
 				break
 			}
+			if s.endWithToken(ctx, c); !s.db.now().Before(c.end) {
+				s.leaseEvent(LeaseEvent{Kind: LeaseLost, Key: p, Version: c.version})
+				r.cur = nil
+				break
+			}
 			if !c.final {
 				c.final = true
 				s.leaseEvent(LeaseEvent{Kind: LeaseEnding, Key: p, Version: c.version, TTL: c.end.Sub(now)})
@@ -352,6 +357,31 @@ func (s *Source) lookupLease(ctx context.Context, p string, l *lease) error {
 		return classify(ctx, "look up the lease of", p, err)
 	}
 	return nil
+}
+
+// endWithToken brings l's end forward to the expiry of the token that read
+// it, when that comes first: Vault revokes a token's leases with it, so a
+// pair replaced after a new login is served as previous only that long. The
+// old token is asked itself (auth/token/lookup-self); one that Vault no
+// longer accepts has taken the lease with it. Other failures leave l as it
+// is.
+func (s *Source) endWithToken(ctx context.Context, l *lease) {
+	before := s.db.now()
+	sec, err := l.sess.client.Auth().Token().LookupSelfWithContext(ctx)
+	if statusOf(err) == http.StatusForbidden {
+		l.end = before
+		return
+	}
+	if err != nil || sec == nil {
+		return
+	}
+	ttl, err := sec.TokenTTL()
+	if err != nil || ttl <= 0 {
+		return // a token that does not expire
+	}
+	if end := before.Add(ttl); end.Before(l.end) {
+		l.end = end
+	}
 }
 
 // leaseGone reports whether err says that Vault has no such lease any more

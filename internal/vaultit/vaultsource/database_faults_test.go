@@ -324,7 +324,8 @@ func TestDatabaseBadInput(t *testing.T) {
 
 // The source's token reaches its maximum TTL and the source logs in again:
 // the leases the old token read end with it, so the next refresh reads a new
-// pair with the new token, and serves the old one as previous meanwhile.
+// pair with the new token, and serves the old one as previous only while
+// the old token lives.
 func TestDatabaseNewLoginReplacesPair(t *testing.T) {
 	e := startDB(t)
 	e.v.DynamicRole(t, "database", "app", "pg", time.Hour, 3*time.Hour)
@@ -351,12 +352,16 @@ func TestDatabaseNewLoginReplacesPair(t *testing.T) {
 	})
 	v, _ := st.Versions(ctx, dynKey)
 	// The source logs in every few seconds here, so more than one new
-	// pair may have come by now; each came from a lease ending, none lost.
-	if v.Previous.IsZero() || v.Previous.Version() == v.Current.Version() {
-		t.Fatalf("previous %q; want the pair replaced", v.Previous.Version())
+	// pair may have come by now; each came from a lease ending, or lost
+	// when its token (which has little left when the source logs in
+	// again) expired before the refresh looked. The pair replaced is
+	// previous for the rest of its token's life at most, so it may be gone
+	// already.
+	if !v.Previous.IsZero() && v.Previous.Version() == v.Current.Version() {
+		t.Fatalf("previous %q is the current pair", v.Previous.Version())
 	}
-	if n := log.count(vault.LeaseCreated); n < 2 || log.count(vault.LeaseEnding) != n-1 || log.count(vault.LeaseLost) != 0 {
-		t.Fatalf("lease events %s; want each lease but the last ending, none lost", log)
+	if n := log.count(vault.LeaseCreated); n < 2 || log.count(vault.LeaseEnding)+log.count(vault.LeaseLost) != n-1 {
+		t.Fatalf("lease events %s; want each lease but the last ending or lost", log)
 	}
 	if err := e.loginAs(ctx, pairOf(t, v.Current)); err != nil {
 		t.Fatalf("the new pair does not log in: %v", err)
