@@ -285,6 +285,7 @@
 //	static role Fetch or poll                   1: the credentials (no cheaper read says whether they changed)
 //	dynamic role Fetch or poll                  1: a lease lookup, or the renewal when due
 //	  ... when a new pair is needed             + 1: the credentials (a new database user)
+//	  ... after a new login of the source       + 1: lookup-self of the old token (the lease lookup is the poll's)
 //	Close with WithRevokeOnClose                1 per lease held
 //	first request for a key under a mount       + 1: mount detection, unless declared with WithMount
 //	first request of the Source                 + 1: lookup-self of the client's token, or a login
