@@ -362,13 +362,14 @@ func (s *Source) lookupLease(ctx context.Context, p string, l *lease) error {
 // endWithToken brings l's end forward to the expiry of the token that read
 // it, when that comes first: Vault revokes a token's leases with it, so a
 // pair replaced after a new login is served as previous only that long. The
-// old token is asked itself (auth/token/lookup-self); one that Vault no
-// longer accepts has taken the lease with it. Other failures leave l as it
-// is.
+// old token is asked itself (auth/token/lookup-self); one that Vault calls
+// invalid has taken the lease with it. Other failures (a policy without
+// lookup-self) leave l as it is.
 func (s *Source) endWithToken(ctx context.Context, l *lease) {
 	before := s.db.now()
 	sec, err := l.sess.client.Auth().Token().LookupSelfWithContext(ctx)
-	if statusOf(err) == http.StatusForbidden {
+	var re *api.ResponseError
+	if errors.As(err, &re) && re.StatusCode == http.StatusForbidden && hasMessage(re, "invalid token") {
 		l.end = before
 		return
 	}
