@@ -32,12 +32,13 @@ type fakeDB struct {
 	logins        int
 	tokenTTL      map[string]int    // token → the ttl lookup-self reports (0 by default)
 	rejectOn      map[string]string // path → a token refused there as invalid, though valid elsewhere
+	denyOn        map[string]string // path → a token whose policy does not allow it there
 }
 
 func newFakeDB(t *testing.T) (*fakeDB, *httptest.Server) {
 	f := &fakeDB{t: t, leaseDuration: 60, renewDuration: 60, staticTTL: 3600,
 		tokens: map[string]bool{}, leases: map[string]string{}, reads: map[string]int{},
-		tokenTTL: map[string]int{}, rejectOn: map[string]string{}}
+		tokenTTL: map[string]int{}, rejectOn: map[string]string{}, denyOn: map[string]string{}}
 	srv := httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(srv.Close)
 	return f, srv
@@ -55,6 +56,10 @@ func (f *fakeDB) serve(w http.ResponseWriter, r *http.Request) {
 	tok := r.Header.Get("X-Vault-Token")
 	if !f.tokens[tok] || f.rejectOn[strings.TrimPrefix(r.URL.Path, "/v1/")] == tok {
 		f.reply(w, http.StatusForbidden, map[string]any{"errors": []string{"permission denied", "invalid token"}})
+		return
+	}
+	if f.denyOn[strings.TrimPrefix(r.URL.Path, "/v1/")] == tok {
+		f.reply(w, http.StatusForbidden, map[string]any{"errors": []string{"permission denied"}})
 		return
 	}
 	var body struct {

@@ -79,3 +79,30 @@ func TestDatabasePreviousGoneWithItsToken(t *testing.T) {
 		t.Errorf("%d pairs read, want 2", n)
 	}
 }
+
+// A policy that denies the old token lookup-self leaves the replaced pair
+// previous until its lease ends.
+func TestDatabasePreviousKeptWithoutLookupSelf(t *testing.T) {
+	f, srv := newFakeDB(t)
+	f.rejectOn["database/creds/other"] = "t1"
+	f.denyOn["auth/token/lookup-self"] = "t1"
+	s, err := New(newClient(t, srv.URL, ""), WithAuth(f), WithDatabaseMount("database"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if _, err := s.Fetch(ctx, "database/creds/app"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Fetch(ctx, "database/creds/other"); err != nil { // t1 refused: a new login
+		t.Fatal(err)
+	}
+	v, err := s.Fetch(ctx, "database/creds/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Previous.IsZero() || v.Previous.Version() == v.Current.Version() {
+		t.Errorf("previous %q, current %q: want the replaced pair", v.Previous.Version(), v.Current.Version())
+	}
+}
